@@ -1,0 +1,1 @@
+"""Lifting eBPF programs: instructions, text, ELF objects, control-flow graphs."""

@@ -1,0 +1,1 @@
+"""Abstract numeric domains; they know nothing of eBPF."""

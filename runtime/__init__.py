@@ -1,0 +1,1 @@
+"""Running eBPF programs: memory, maps, helpers, interpreter, JITs, the live kernel."""

@@ -1,0 +1,1 @@
+"""eBPF semantics over abstract domains: the verifier, its reports and cross-checks, the CLI."""
