@@ -1,8 +1,8 @@
-/* XDP: a 464-byte struct on the stack (near the 512-byte limit) filled from the packet. */
+/* XDP: a 480-byte struct on the stack (near the 512-byte limit) filled from the packet. */
 #include "common.h"
 
 struct snapshot {
-	__u8 head[432];
+	__u8 head[448];
 	__u32 len;
 	__u32 proto;
 	__u64 hash;
@@ -29,7 +29,8 @@ int xdp_big_stack(struct xdp_md *ctx)
 	snap.len = data_end - data;
 	if (data + 64 > data_end)
 		return XDP_PASS;
-	__builtin_memcpy(snap.head, data, 64);
+	if (bpf_xdp_load_bytes(ctx, 0, snap.head, 64) < 0)
+		return XDP_PASS;
 	snap.proto = ((struct ethhdr *)data)->h_proto;
 	for (i = 0; i < 64; i++)
 		snap.hash = snap.hash * 31 + snap.head[i];

@@ -1,10 +1,6 @@
 /* XDP: walk the IPv4 option list (packet-dependent loop bound, capped) and drop source routing. */
 #include "common.h"
 
-#define IPOPT_END 0
-#define IPOPT_NOOP 1
-#define IPOPT_LSRR 131
-#define IPOPT_SSRR 137
 #define MAX_OPTION_STEPS 20
 
 /* Options end at ihl*4; each step moves forward by at least one byte, at most 20 steps. */
