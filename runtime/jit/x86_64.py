@@ -1,0 +1,444 @@
+"""Translate an eBPF `Program` into native x86-64 code.
+
+Register mapping (as the Linux JIT does, so helper calls need no argument shuffling under the
+System V ABI): r0=rax, r1=rdi, r2=rsi, r3=rdx, r4=rcx, r5=r8, r6=rbx, r7=r13, r8=r14, r9=r15,
+r10=rbp. r9, r10 and r11 of the host are scratch.
+
+Each eBPF function becomes a native function with its own 512-byte frame below rbp; r6-r9 and
+r10 are callee-saved, so bpf-to-bpf calls are plain native calls. The entry function also saves
+r12 and keeps rsp 16-byte aligned at every call. Helpers are called through native function
+pointers that the caller supplies (`JitLinks`), so this module knows nothing of maps or helpers.
+
+The code is written into anonymous memory while it is read-write, then switched to read-execute
+with mprotect; it is never writable and executable at once, and is unmapped when the
+`NativeProgram` is dropped.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import mmap
+import weakref
+from dataclasses import dataclass
+from typing import Callable
+
+from cfg import isa
+from cfg.errors import ProgramError
+from cfg.program import Program
+from runtime.jit.x86_encoder import (
+    CC_A, CC_AE, CC_B, CC_BE, CC_E, CC_G, CC_GE, CC_L, CC_LE, CC_NE, OP_ADD, OP_AND, OP_CMP,
+    OP_OR, OP_SUB, OP_XOR, R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX,
+    RSI, RSP, Assembler, Label,
+)
+
+REG = (RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP)
+STACK_SIZE = 512
+
+_ALU_GROUP1 = {"add": OP_ADD, "sub": OP_SUB, "or": OP_OR, "and": OP_AND, "xor": OP_XOR}
+_SHIFT_DIGIT = {"lsh": 4, "rsh": 5, "arsh": 7}
+_JCC = {"jeq": CC_E, "jne": CC_NE, "jgt": CC_A, "jge": CC_AE, "jlt": CC_B, "jle": CC_BE,
+        "jsgt": CC_G, "jsge": CC_GE, "jslt": CC_L, "jsle": CC_LE, "jset": CC_NE}
+_ATOMIC_GROUP1 = {"add": OP_ADD, "or": OP_OR, "and": OP_AND, "xor": OP_XOR}
+
+
+@dataclass
+class JitLinks:
+    """What the translated code calls or loads, all as native addresses/values.
+
+    helper(id) -> function pointer `u64 f(u64, u64, u64, u64, u64)`;
+    lddw(insn) -> the 64-bit value a pseudo lddw (map reference) loads;
+    tail_call: `u64 f(ctx, map, index)` returning the entry address of the target or 0;
+    ld_packet: `u64 f(ctx, offset, size)` for ld_abs/ld_ind, setting *error_flag on failure;
+    error_flag, may_goto_counter: addresses of a byte / a u64 the caller owns.
+    """
+
+    helper: Callable[[int], int]
+    lddw: Callable[[isa.Insn], int]
+    tail_call: int = 0
+    ld_packet: int = 0
+    error_flag: int = 0
+    may_goto_counter: int = 0
+
+
+class _Libc:
+    lib = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    lib.mmap.restype = ctypes.c_void_p
+    lib.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                         ctypes.c_int, ctypes.c_long)
+    lib.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    lib.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+
+
+def _unmap(address: int, size: int) -> None:
+    _Libc.lib.munmap(address, size)
+
+
+class NativeProgram:
+    """Machine code for one program; call it with (r1, r2) to run the entry function."""
+
+    _SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64)
+
+    def __init__(self, asm: Assembler, entry: Label, functions: dict[int, Label]) -> None:
+        size = max(len(asm.code), 1)
+        self.size = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
+        addr = _Libc.lib.mmap(None, self.size, mmap.PROT_READ | mmap.PROT_WRITE,
+                              mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+        if addr in (None, ctypes.c_void_p(-1).value):
+            raise MemoryError("mmap failed for JIT code")
+        self.address = addr
+        self._finalizer = weakref.finalize(self, _unmap, addr, self.size)
+        code = asm.link(addr)
+        ctypes.memmove(addr, code, len(code))
+        if _Libc.lib.mprotect(addr, self.size, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
+            raise OSError(ctypes.get_errno(), "mprotect failed for JIT code")
+        self.code_size = len(code)
+        self.entry_address = addr + entry.position
+        self.function_addresses = {pc: addr + lab.position for pc, lab in functions.items()}
+        self._fn = self._SIGNATURE(self.entry_address)
+
+    def __call__(self, r1: int = 0, r2: int = 0) -> int:
+        return self._fn(r1 & 0xFFFFFFFFFFFFFFFF, r2 & 0xFFFFFFFFFFFFFFFF)
+
+    def release(self) -> None:
+        self._finalizer()
+
+
+class _Translator:
+    def __init__(self, program: Program, links: JitLinks) -> None:
+        self.p = program
+        self.links = links
+        self.a = Assembler()
+        self.labels = {pc: Label() for pc in program.pcs}
+        self.func_labels = {fn.start: Label() for fn in program.functions}
+        self.exit_main = Label()
+        self.exit_sub = Label()
+
+    # -- prologues and epilogues --------------------------------------------------------------
+    def prologue(self, is_main: bool) -> None:
+        a = self.a
+        if is_main:
+            for r in (RBP, RBX, R12, R13, R14, R15):
+                a.push(r)
+            a.alu_ri(OP_SUB, RSP, 8)       # realign: 6 pushes + return address
+        else:
+            for r in (RBP, RBX, R13, R14, R15):
+                a.push(r)
+        a.mov_rr(RBP, RSP)
+        a.alu_ri(OP_SUB, RSP, STACK_SIZE)
+
+    def epilogues(self) -> None:
+        a = self.a
+        a.bind(self.exit_main)
+        a.mov_rr(RSP, RBP)
+        a.alu_ri(OP_ADD, RSP, 8)
+        for r in (R15, R14, R13, R12, RBX, RBP):
+            a.pop(r)
+        a.ret()
+        a.bind(self.exit_sub)
+        a.mov_rr(RSP, RBP)
+        for r in (R15, R14, R13, RBX, RBP):
+            a.pop(r)
+        a.ret()
+
+    # -- driver ---------------------------------------------------------------------------------
+    def translate(self) -> NativeProgram:
+        starts = {fn.start: fn for fn in self.p.functions}
+        main_fn = self.p.functions[0]
+        for pc, insn in self.p.items():
+            if pc in starts:
+                # calls enter before the prologue; jumps to the first instruction after it
+                self.a.bind(self.func_labels[pc])
+                self.prologue(starts[pc] is main_fn)
+            self.a.bind(self.labels[pc])
+            self.in_main = main_fn.start <= pc < main_fn.end
+            self.insn(pc, insn)
+        self.epilogues()
+        return NativeProgram(self.a, self.func_labels[main_fn.start], self.func_labels)
+
+    def target(self, pc: int, insn: isa.Insn) -> Label:
+        dest = pc + 1 + insn.jump_offset
+        if dest not in self.labels:
+            raise ProgramError(f"jump to {dest}, which is not an instruction", pc)
+        return self.labels[dest]
+
+    # -- one instruction ------------------------------------------------------------------------
+    def insn(self, pc: int, insn: isa.Insn) -> None:
+        spec = insn.spec
+        handler = getattr(self, "k_" + spec.kind)
+        handler(pc, insn, spec)
+
+    def _src_into(self, insn: isa.Insn, spec: isa.Spec, scratch: int, w: bool) -> int:
+        """The source operand in a register (the insn's src, or the imm loaded in scratch)."""
+        if spec.uses_src_reg:
+            return REG[insn.src]
+        self.a.mov_ri(scratch, insn.imm, w)
+        return scratch
+
+    def k_alu(self, pc, insn, spec) -> None:
+        a, w, dst = self.a, spec.width == 64, REG[insn.dst]
+        op = spec.op
+        if op in _ALU_GROUP1:
+            if spec.uses_src_reg:
+                a.alu_rr(_ALU_GROUP1[op], dst, REG[insn.src], w)
+            else:
+                a.alu_ri(_ALU_GROUP1[op], dst, insn.imm, w)
+        elif op == "mul":
+            if spec.uses_src_reg:
+                a.imul_rr(dst, REG[insn.src], w)
+            else:
+                a.imul_ri(dst, insn.imm, w)
+        elif op in _SHIFT_DIGIT:
+            digit = _SHIFT_DIGIT[op]
+            if not spec.uses_src_reg:
+                a.shift_ri(digit, dst, insn.imm & (63 if w else 31), w)
+                if not w and not insn.imm & 31:
+                    a.mov_rr(dst, dst, False)  # a zero shift still zero-extends
+            else:
+                self._shift_reg(digit, dst, REG[insn.src], w)
+        else:
+            self._divmod(insn, spec, dst, w)
+
+    def _shift_reg(self, digit: int, dst: int, src: int, w: bool) -> None:
+        a = self.a
+        if src == RCX and dst != RCX:
+            a.shift_cl(digit, dst, w)
+            return
+        a.mov_rr(R11, RCX)           # save r4
+        a.mov_rr(RCX, src)
+        if dst == RCX:
+            a.shift_cl(digit, R11, w)
+            a.mov_rr(RCX, R11)
+        else:
+            a.shift_cl(digit, dst, w)
+            a.mov_rr(RCX, R11)
+
+    def _divmod(self, insn, spec, dst: int, w: bool) -> None:
+        """eBPF division: x / 0 = 0, x % 0 = x, INT_MIN / -1 = INT_MIN, INT_MIN % -1 = 0."""
+        a, op = self.a, spec.op
+        signed = op in ("sdiv", "smod")
+        is_div = op in ("div", "sdiv")
+        if spec.uses_src_reg:
+            a.mov_rr(R11, REG[insn.src])
+        else:
+            a.mov_ri(R11, insn.imm, True)
+        done, nonzero = Label(), Label()
+        a.test_rr(R11, R11, w)
+        a.jcc(CC_NE, nonzero)
+        if is_div:
+            a.alu_rr(OP_XOR, dst, dst, False)
+        elif not w:
+            a.mov_rr(dst, dst, False)
+        a.jmp(done)
+        a.bind(nonzero)
+        if signed:
+            regular = Label()
+            a.alu_ri(OP_CMP, R11, -1, w)
+            a.jcc(CC_NE, regular)
+            if is_div:
+                a.unary(3, dst, w)                    # neg: wraps INT_MIN to itself
+            else:
+                a.alu_rr(OP_XOR, dst, dst, False)
+            a.jmp(done)
+            a.bind(regular)
+        a.push(RAX)
+        a.push(RDX)
+        a.mov_rr(RAX, dst, w)
+        if signed:
+            a.cqo() if w else a.cdq()
+            a.unary(7, R11, w)
+        else:
+            a.alu_rr(OP_XOR, RDX, RDX, False)
+            a.unary(6, R11, w)
+        a.mov_rr(R10, RAX if is_div else RDX, w)
+        a.pop(RDX)
+        a.pop(RAX)
+        a.mov_rr(dst, R10, w)
+        a.bind(done)
+
+    def k_neg(self, pc, insn, spec) -> None:
+        self.a.unary(3, REG[insn.dst], spec.width == 64)
+
+    def k_mov(self, pc, insn, spec) -> None:
+        w = spec.width == 64
+        if spec.uses_src_reg:
+            self.a.mov_rr(REG[insn.dst], REG[insn.src], w)
+        else:
+            self.a.mov_ri(REG[insn.dst], insn.imm, w)
+
+    def k_movsx(self, pc, insn, spec) -> None:
+        self.a.movsx_rr(REG[insn.dst], REG[insn.src], spec.size * 8, spec.width == 64)
+
+    def k_end(self, pc, insn, spec) -> None:
+        a, dst, bits = self.a, REG[insn.dst], spec.size * 8
+        if spec.op == "le":
+            if bits == 16:
+                a.movzx_rr(dst, dst, 16)
+            elif bits == 32:
+                a.mov_rr(dst, dst, False)
+            return
+        self.k_bswap(pc, insn, spec)
+
+    def k_bswap(self, pc, insn, spec) -> None:
+        a, dst, bits = self.a, REG[insn.dst], spec.size * 8
+        if bits == 16:
+            a.ror16_8(dst)
+            a.movzx_rr(dst, dst, 16)
+        else:
+            a.bswap(dst, bits == 64)
+
+    def k_ldx(self, pc, insn, spec) -> None:
+        self.a.load(REG[insn.dst], REG[insn.src], insn.off, spec.size)
+
+    def k_ldxsx(self, pc, insn, spec) -> None:
+        self.a.load(REG[insn.dst], REG[insn.src], insn.off, spec.size, signed=True)
+
+    def k_st(self, pc, insn, spec) -> None:
+        self.a.store_imm(REG[insn.dst], insn.off, insn.imm, spec.size)
+
+    def k_stx(self, pc, insn, spec) -> None:
+        self.a.store(REG[insn.dst], insn.off, REG[insn.src], spec.size)
+
+    def k_atomic(self, pc, insn, spec) -> None:
+        a, w = self.a, spec.size == 8
+        base, src, off, op = REG[insn.dst], REG[insn.src], insn.off, spec.op
+        if op in _ATOMIC_GROUP1:
+            a.lock_alu_mem(_ATOMIC_GROUP1[op], base, off, src, w)
+        elif op == "fetch_add":
+            a.lock_xadd(base, off, src, w)
+        elif op == "xchg":
+            a.xchg_mem(base, off, src, w)
+        elif op == "cmpxchg":
+            a.lock_cmpxchg(base, off, src, w)
+            if not w:
+                a.mov_rr(RAX, RAX, False)  # r0 gets the zero-extended old value
+        else:  # fetch_or / fetch_and / fetch_xor: a compare-and-swap loop
+            group = _ATOMIC_GROUP1[op[len("fetch_"):]]
+            retry = Label()
+            a.push(RAX)
+            a.lea(R9, base, off)
+            a.mov_rr(R10, src)
+            a.bind(retry)
+            a.load(RAX, R9, 0, 8 if w else 4)
+            a.mov_rr(R11, RAX)
+            a.alu_rr(group, R11, R10, w)
+            a.lock_cmpxchg(R9, 0, R11, w)
+            a.jcc(CC_NE, retry)
+            a.mov_rr(R10, RAX, w)
+            a.pop(RAX)
+            a.mov_rr(src, R10)
+
+    def k_lddw(self, pc, insn, spec) -> None:
+        dst = REG[insn.dst]
+        if insn.src == isa.LDDW_IMM64:
+            self.a.mov_ri(dst, _signed64(insn.imm64))
+        elif insn.src == isa.LDDW_CODE:
+            target = pc + 1 + insn.imm
+            if target not in self.func_labels:
+                raise ProgramError(f"lddw code address {target} is not a function", pc)
+            self.a.mov_label_address(dst, self.func_labels[target])
+        else:
+            self.a.mov_ri(dst, _signed64(self.links.lddw(insn)))
+
+    def _ld_packet(self, insn, spec) -> None:
+        a = self.a
+        a.mov_rr(RDI, RBX)                     # r6 holds the context
+        if spec.kind == "ldind":
+            a.mov_rr(RSI, REG[insn.src], False)
+            a.alu_ri(OP_ADD, RSI, insn.imm, False)
+        else:
+            a.mov_ri(RSI, insn.imm, False)
+        a.mov_ri(RDX, spec.size, False)
+        a.mov_ri64(R11, self.links.ld_packet)
+        a.call_reg(R11)
+        a.mov_ri64(R11, self.links.error_flag)
+        a.load(R11, R11, 0, 1)
+        a.test_rr(R11, R11, False)
+        a.jcc(CC_NE, self.exit_main if self.in_main else self.exit_sub)
+
+    def k_ldabs(self, pc, insn, spec) -> None:
+        self._ld_packet(insn, spec)
+
+    def k_ldind(self, pc, insn, spec) -> None:
+        self._ld_packet(insn, spec)
+
+    def k_ja(self, pc, insn, spec) -> None:
+        self.a.jmp(self.target(pc, insn))
+
+    def k_may_goto(self, pc, insn, spec) -> None:
+        a = self.a
+        a.mov_ri64(R11, self.links.may_goto_counter)
+        a.load(R10, R11, 0, 8)
+        a.test_rr(R10, R10)
+        a.jcc(CC_E, self.target(pc, insn))
+        a.alu_ri(OP_SUB, R10, 1)
+        a.store(R11, 0, R10, 8)
+
+    def k_jcond(self, pc, insn, spec) -> None:
+        a, w = self.a, spec.width == 64
+        dst = REG[insn.dst]
+        if spec.op == "jset":
+            if spec.uses_src_reg:
+                a.test_rr(dst, REG[insn.src], w)
+            else:
+                a.test_ri(dst, insn.imm, w)
+        elif spec.uses_src_reg:
+            a.alu_rr(OP_CMP, dst, REG[insn.src], w)
+        else:
+            a.alu_ri(OP_CMP, dst, insn.imm, w)
+        a.jcc(_JCC[spec.op], self.target(pc, insn))
+
+    def k_call(self, pc, insn, spec) -> None:
+        a = self.a
+        if spec.op == "local":
+            target = pc + 1 + insn.imm
+            if target not in self.func_labels:
+                raise ProgramError(f"call to {target}, which is not a function", pc)
+            a.call(self.func_labels[target])
+            return
+        if spec.op == "kfunc":
+            raise ProgramError("kfunc calls cannot be compiled", pc)
+        if insn.imm == 12 and self.links.tail_call:   # bpf_tail_call
+            self._tail_call()
+            return
+        a.mov_ri64(R11, self.links.helper(insn.imm))
+        a.call_reg(R11)
+
+    def _tail_call(self) -> None:
+        a = self.a
+        cont = Label()
+        a.push(RDI)
+        a.alu_ri(OP_SUB, RSP, 8)
+        a.mov_ri64(R11, self.links.tail_call)
+        a.call_reg(R11)
+        a.alu_ri(OP_ADD, RSP, 8)
+        a.pop(RDI)
+        a.test_rr(RAX, RAX)
+        a.jcc(CC_E, cont)
+        if self.in_main:
+            # unwind the entry frame and jump to the target program's entry with r1 = ctx
+            a.mov_rr(R11, RAX)
+            a.mov_rr(RSP, RBP)
+            a.alu_ri(OP_ADD, RSP, 8)
+            for r in (R15, R14, R13, R12, RBX, RBP):
+                a.pop(r)
+            a.jmp_reg(R11)
+        a.bind(cont)
+        a.mov_ri(RAX, -2)  # -ENOENT-like failure value; eBPF leaves r0 unspecified
+
+    def k_callx(self, pc, insn, spec) -> None:
+        self.a.call_reg(REG[insn.dst])
+
+    def k_exit(self, pc, insn, spec) -> None:
+        self.a.jmp(self.exit_main if self.in_main else self.exit_sub)
+
+
+def _signed64(value: int) -> int:
+    value &= 0xFFFFFFFFFFFFFFFF
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def compile_native(program: Program, links: JitLinks) -> NativeProgram:
+    """Translate `program` into x86-64 machine code placed in executable memory."""
+    if not program.insns:
+        raise ProgramError("empty program")
+    return _Translator(program, links).translate()
