@@ -136,14 +136,13 @@ def _build_table() -> None:
             SPECS[(opcode, 0)] = Spec("mov", "mov" + suffix, "mov", width, uses_src_reg=x)
             if x:
                 for bits in ((8, 16, 32) if width == 64 else (8, 16)):
-                    SPECS[(opcode, bits)] = Spec("movsx", f"movsx{bits}{width}" if width == 32
-                                                 else f"movsx{bits}", "movsx", width, bits // 8,
-                                                 uses_src_reg=True)
+                    SPECS[(opcode, bits)] = Spec("movsx", f"movsx{bits}{width}", "movsx", width,
+                                                 bits // 8, uses_src_reg=True)
         SPECS[(cls | SRC_K | ALU_NEG, 0)] = Spec("neg", "neg" + suffix, "neg", width)
     for bits in (16, 32, 64):
         SPECS[(CLS_ALU | SRC_K | ALU_END, bits)] = Spec("end", f"le{bits}", "le", 64, bits // 8)
         SPECS[(CLS_ALU | SRC_X | ALU_END, bits)] = Spec("end", f"be{bits}", "be", 64, bits // 8)
-        SPECS[(CLS_ALU64 | SRC_K | ALU_END, bits)] = Spec("bswap", f"bswap{bits}", "bswap", 64,
+        SPECS[(CLS_ALU64 | SRC_K | ALU_END, bits)] = Spec("bswap", f"swap{bits}", "bswap", 64,
                                                           bits // 8)
     for size_code, nbytes in SIZE_BYTES.items():
         sfx = SIZE_SUFFIX[nbytes]
@@ -162,8 +161,8 @@ def _build_table() -> None:
         nbytes = SIZE_BYTES[size_code]
         for aop, name in ATOMIC_OP_NAMES.items():
             SPECS[(CLS_STX | MODE_ATOMIC | size_code, aop)] = Spec(
-                "atomic", f"lock {name}" + ("32" if nbytes == 4 else ""), name, nbytes * 8,
-                nbytes, uses_src_reg=True)
+                "atomic", "lock " + name.replace("_", " ") + ("32" if nbytes == 4 else ""),
+                name, nbytes * 8, nbytes, uses_src_reg=True)
     SPECS[(OPCODE_LDDW, 0)] = Spec("lddw", "lddw", size=8)
     for cls, width, suffix in ((CLS_JMP, 64, ""), (CLS_JMP32, 32, "32")):
         for src in (SRC_K, SRC_X):
@@ -171,10 +170,10 @@ def _build_table() -> None:
                 SPECS[(cls | src | code, 0)] = Spec("jcond", op + suffix, op, width,
                                                     uses_src_reg=src == SRC_X)
     SPECS[(CLS_JMP | JMP_JA, 0)] = Spec("ja", "ja")
-    SPECS[(CLS_JMP32 | JMP_JA, 0)] = Spec("ja", "gotol", width=32)  # 32-bit offset in imm
+    SPECS[(CLS_JMP32 | JMP_JA, 0)] = Spec("ja", "ja32", width=32)  # 32-bit offset in imm
     SPECS[(CLS_JMP | JMP_JCOND, 0)] = Spec("may_goto", "may_goto")
     for form, name in ((CALL_HELPER, "call"), (CALL_LOCAL, "call local"),
-                       (CALL_KFUNC, "call kfunc")):
+                       (CALL_KFUNC, "call runtime")):
         SPECS[(CLS_JMP | JMP_CALL, form)] = Spec("call", name, ("helper", "local", "kfunc")[form])
     SPECS[(CLS_JMP | SRC_X | JMP_CALL, 0)] = Spec("callx", "callx")
     SPECS[(CLS_JMP | JMP_EXIT, 0)] = Spec("exit", "exit")

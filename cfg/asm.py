@@ -1,0 +1,161 @@
+"""Assembler and disassembler for eBPF text in two syntaxes, labels included.
+
+- "llvm": the pseudo-C that llvm-objdump-19 prints (`r1 = *(u32 *)(r2 + 0x4)`,
+  `if r1 s> 0x5 goto +0x3`, `r1 = 0x1234 ll`), also reading the kernel verifier log's and
+  PREVAIL's spellings. Whole `llvm-objdump -d` listings assemble as they are: the pc and raw
+  byte columns, `<label+0x10>` annotations, section headers and function headers (which define
+  labels) are understood.
+- "ubpf": the uBPF / bpf_conformance syntax (`add32 %r0, 1`, `jeq %r1, 0, +3`).
+
+See docs/asm.md for the forms LLVM cannot spell (local and kfunc calls, pseudo lddw).
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+from cfg import asm_llvm, asm_ubpf
+from cfg.asmtext import Pending, strip_comment
+from cfg.errors import AsmError, DecodeError
+from cfg.isa import Insn, check
+
+SYNTAXES = ("llvm", "ubpf")
+_PARSERS = {"llvm": asm_llvm.parse, "ubpf": asm_ubpf.parse}
+_FORMATTERS = {"llvm": asm_llvm.format, "ubpf": asm_ubpf.format}
+
+# llvm-objdump listing furniture
+_OBJDUMP_PC = re.compile(r"^\s*\d+:\s+(?:(?:[0-9a-f]{2} ){7,15}[0-9a-f]{2}(?:\s+|$))?")
+_OBJDUMP_FUNC = re.compile(r"^[0-9a-fA-F]+\s+<([^>]+)>:$")
+_OBJDUMP_SKIP = re.compile(r"^(?:\S+:\s+file format .*|Disassembly of section .*|"
+                           r"[0-9a-fA-F]+:\s+R_BPF\S*\s.*)$")
+_ANNOTATION = re.compile(r"\s*<[^<>]*>\s*$")
+_LABEL = re.compile(r"^([A-Za-z_.$][\w.$]*)\s*:(?!=)\s*(.*)$")
+_KERNEL_LOG_PC = re.compile(r"^\d+:\s*\(\s*[0-9a-f]{2}\s*\)\s*")  # "12: (b7) r0 = 0"
+
+
+def _syntax(syntax: str) -> str:
+    if syntax not in SYNTAXES:
+        raise AsmError(f"unknown syntax {syntax!r} (expected one of {', '.join(SYNTAXES)})")
+    return syntax
+
+
+def _statements(text: str, syntax: str) -> Iterable[tuple[int, list[str], str]]:
+    """(line number, labels defined on the line, instruction text or '') for each line."""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if syntax == "llvm":
+            if _OBJDUMP_SKIP.match(line):
+                continue
+            fm = _OBJDUMP_FUNC.match(line)
+            if fm:
+                name = fm.group(1)
+                if re.fullmatch(r"[A-Za-z_.$][\w.$]*", name) and not name.startswith(".text"):
+                    yield number, [name], ""
+                continue
+            line = _KERNEL_LOG_PC.sub("", line)
+            line = _OBJDUMP_PC.sub("", line, count=1)
+        line = strip_comment(line)
+        if syntax == "llvm":
+            line = _ANNOTATION.sub("", line)
+        labels = []
+        while True:
+            m = _LABEL.match(line)
+            if not m:
+                break
+            labels.append(m.group(1))
+            line = m.group(2).strip()
+        if line or labels:
+            yield number, labels, line
+
+
+def parse_program(text: str, syntax: str = "llvm") -> tuple[list[Insn], dict[str, int]]:
+    """Assemble text; returns the instructions and the labels (name -> pc). AsmError(line)."""
+    parse = _PARSERS[_syntax(syntax)]
+    labels: dict[str, int] = {}
+    pending: list[tuple[int, int, Pending]] = []  # (line, pc, pending)
+    first_exit: int | None = None
+    pc = 0
+    for number, names, body in _statements(text, syntax):
+        for name in names:
+            if name in labels:
+                raise AsmError(f"label {name!r} defined twice", number)
+            labels[name] = pc
+        if not body:
+            continue
+        try:
+            item = parse(body)
+        except AsmError as exc:
+            raise AsmError(exc.detail, number) from None
+        if first_exit is None and item.insn.opcode == 0x95:
+            first_exit = pc
+        pending.append((number, pc, item))
+        pc += item.insn.slots
+    if syntax == "ubpf" and first_exit is not None:
+        labels.setdefault("exit", first_exit)  # bpf_conformance: `exit` names the first exit
+    out = []
+    for number, at, item in pending:
+        insn = item.insn
+        if item.label is not None:
+            if item.label not in labels:
+                raise AsmError(f"unknown label {item.label!r}", number)
+            delta = labels[item.label] - at - 1
+            if item.field == "off":
+                if not -0x8000 <= delta <= 0x7FFF:
+                    raise AsmError(f"jump target {item.label!r} out of range ({delta} slots; "
+                                   "use gotol for far jumps)", number)
+                insn = Insn(insn.opcode, insn.dst, insn.src, delta, insn.imm, insn.next_imm)
+            else:
+                insn = Insn(insn.opcode, insn.dst, insn.src, insn.off, delta, insn.next_imm)
+        try:
+            check(insn)
+        except DecodeError as exc:
+            raise AsmError(f"invalid instruction: {exc.detail}", number) from None
+        out.append(insn)
+    return out, labels
+
+
+def assemble(text: str, syntax: str = "llvm") -> list[Insn]:
+    """Assemble text in the given syntax; AsmError with the line number on bad input."""
+    return parse_program(text, syntax)[0]
+
+
+def format_insn(insn: Insn, pc: int = 0, syntax: str = "llvm",
+                labels: dict[int, str] | None = None) -> str:
+    """One instruction as text; `labels` (target pc -> name) makes jumps name their targets."""
+    return _FORMATTERS[_syntax(syntax)](insn, labels, pc)
+
+
+def jump_targets(insns: Sequence[Insn]) -> set[int]:
+    """pcs that some jump, local call or code-address lddw points at."""
+    targets, pc = set(), 0
+    for insn in insns:
+        spec = insn.spec
+        if spec.kind in ("ja", "jcond", "may_goto"):
+            targets.add(pc + 1 + insn.jump_offset)
+        elif spec.kind == "call" and insn.src == 1 or spec.kind == "lddw" and insn.src == 4:
+            targets.add(pc + 1 + insn.imm)
+        pc += insn.slots
+    return targets
+
+
+def disassemble(insns: Sequence[Insn], syntax: str = "llvm", labels: bool = False) -> list[str]:
+    """One text per instruction. With labels=True, jump targets get `L<pc>:` prefixes and
+    jumps name them, so the text survives edits; otherwise offsets are relative."""
+    fmt = _FORMATTERS[_syntax(syntax)]
+    names: dict[int, str] | None = None
+    if labels:
+        starts, pc = set(), 0
+        for insn in insns:
+            starts.add(pc)
+            pc += insn.slots
+        names = {t: f"L{t}" for t in sorted(jump_targets(insns) & starts)}
+    out, pc = [], 0
+    for insn in insns:
+        text = fmt(insn, names, pc)
+        if names is not None and pc in names:
+            text = f"{names[pc]}: {text}"
+        out.append(text)
+        pc += insn.slots
+    return out
