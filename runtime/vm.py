@@ -1,0 +1,648 @@
+"""The reference interpreter: the whole ISA of RFC 9669 (with v4) over `runtime.memory`.
+
+Each instruction is pre-decoded once into a closure that updates the register list and returns
+the next pc; the run loop is `pc = ops[pc]()`, with no per-instruction parsing. Memory accesses
+keep a one-entry cache of the last region they used (checked against the region's current
+bounds), and fall back to a bisect over the region table; every access is bounds-checked.
+Rare events (exit of the entry frame, tail calls, ld_abs failure) are exceptions.
+"""
+from __future__ import annotations
+
+import ctypes
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from cfg import isa
+from cfg.errors import BpfcheckError
+from cfg.program import Program
+
+from runtime import context as ctxmod
+from runtime.maps import ArrayMap, MapSet
+from runtime.memory import M64, PACK, UNPACK, MemoryFault, Region, VmError, alloc
+
+M32 = 0xFFFFFFFF
+STACK_SIZE = 512
+MAX_FRAMES = 8
+MAX_TAIL_CALLS = 33
+MAY_GOTO_LIMIT = 8 * 1024 * 1024
+
+Trace = Callable[[int, list, Any], None]
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one run. r0 is unsigned 64-bit; `error` is None on a normal exit."""
+
+    r0: int
+    error: str | None
+    steps: int
+    packet: bytes | None
+    mem: bytes | None
+    maps: MapSet
+    trace_output: list[str] = field(default_factory=list)
+    pc: int | None = None
+
+
+class _Exit(Exception):
+    pass
+
+
+class _Abort(Exception):
+    """Terminates the run with r0 = 0 (ld_abs / ld_ind out of the packet, as the kernel)."""
+
+
+class _Switch(Exception):
+    """Continue in another compiled program (tail call, or return across one)."""
+
+    def __init__(self, ops: list, pc: int, program: Program | None = None) -> None:
+        self.ops, self.pc, self.program = ops, pc, program
+
+
+# --- ALU and jump templates: one generated factory per (op, width, source form) -------------
+_ALU64 = {
+    "add": "(A + B) & M64", "sub": "(A - B) & M64", "mul": "(A * B) & M64", "or": "A | B",
+    "and": "A & B", "xor": "A ^ B", "lsh": "(A << (B & 63)) & M64", "rsh": "A >> (B & 63)",
+    "arsh": "((A - ((A >> 63) << 64)) >> (B & 63)) & M64",
+    "div": "A // B if B else 0", "mod": "A % B if B else A",
+    "sdiv": "_sdiv(A, B, 64)", "smod": "_smod(A, B, 64)", "mov": "B",
+}
+_ALU32 = {
+    "add": "(A + B) & M32", "sub": "(A - B) & M32", "mul": "(A * B) & M32", "or": "A | B",
+    "and": "A & B", "xor": "A ^ B", "lsh": "(A << (B & 31)) & M32", "rsh": "A >> (B & 31)",
+    "arsh": "(((A ^ 0x80000000) - 0x80000000) >> (B & 31)) & M32",
+    "div": "A // B if B else 0", "mod": "A % B if B else A",
+    "sdiv": "_sdiv(A, B, 32)", "smod": "_smod(A, B, 32)", "mov": "B",
+}
+_JMP = {"jeq": "A == B", "jne": "A != B", "jgt": "A > B", "jge": "A >= B", "jlt": "A < B",
+        "jle": "A <= B", "jset": "A & B", "jsgt": "A > B", "jsge": "A >= B", "jslt": "A < B",
+        "jsle": "A <= B"}
+
+
+def _signed(v: int, bits: int) -> int:
+    sign = 1 << (bits - 1)
+    return (v ^ sign) - sign
+
+
+def _sdiv(a: int, b: int, bits: int) -> int:
+    a, b = _signed(a, bits), _signed(b, bits)
+    if b == 0:
+        return 0
+    q = abs(a) // abs(b)
+    return (-q if (a < 0) != (b < 0) else q) & ((1 << bits) - 1)
+
+
+def _smod(a: int, b: int, bits: int) -> int:
+    sa, sb = _signed(a, bits), _signed(b, bits)
+    if sb == 0:
+        return a
+    r = abs(sa) % abs(sb)
+    return (-r if sa < 0 else r) & ((1 << bits) - 1)
+
+
+def _gen(name: str, src: str) -> Callable:
+    env = {"M64": M64, "M32": M32, "_sdiv": _sdiv, "_smod": _smod}
+    exec(src, env)  # noqa: S102 - generated from the fixed templates above
+    return env[name]
+
+
+def _alu_factory(expr: str, width: int, reg: bool) -> Callable:
+    mask = "" if width == 64 else " & M32"
+    b = f"regs[s]{mask}" if reg else "k"
+    a = f"regs[d]{mask}" if "A" in expr else "0"
+    src = (f"def make(regs, d, s, k, nxt):\n"
+           f"    def op():\n"
+           f"        A = {a}; B = {b}\n"
+           f"        regs[d] = {expr}\n"
+           f"        return nxt\n"
+           f"    return op\n")
+    return _gen("make", src)
+
+
+def _jmp_factory(expr: str, width: int, signed: bool, reg: bool) -> Callable:
+    if width == 64:
+        a = "((regs[d] ^ 0x8000000000000000) - 0x8000000000000000)" if signed else "regs[d]"
+        b = ("((regs[s] ^ 0x8000000000000000) - 0x8000000000000000)" if signed else "regs[s]")
+    else:
+        a = "(((regs[d] & M32) ^ 0x80000000) - 0x80000000)" if signed else "(regs[d] & M32)"
+        b = "(((regs[s] & M32) ^ 0x80000000) - 0x80000000)" if signed else "(regs[s] & M32)"
+    if not reg:
+        b = "k"
+    src = (f"def make(regs, d, s, k, tgt, nxt):\n"
+           f"    def op():\n"
+           f"        A = {a}; B = {b}\n"
+           f"        return tgt if {expr} else nxt\n"
+           f"    return op\n")
+    return _gen("make", src)
+
+
+ALU_FACTORIES = {(op, w, reg): _alu_factory(expr, w, reg)
+                 for w, table in ((64, _ALU64), (32, _ALU32)) for op, expr in table.items()
+                 for reg in (False, True)}
+JMP_FACTORIES = {(op, w, reg): _jmp_factory(expr, w, op.startswith("js") and op != "jset", reg)
+                 for op, expr in _JMP.items() for w in (64, 32) for reg in (False, True)}
+
+
+def _alu_imm(op: str, width: int, imm: int) -> int:
+    """The B operand of an ALU instruction with an immediate, as the RFC defines it."""
+    if width == 32:
+        return imm & M32
+    return imm & M64
+
+
+def _jmp_imm(op: str, width: int, imm: int) -> int:
+    signed = op.startswith("js") and op != "jset"
+    if signed:
+        return imm  # already the signed 32-bit value (sign-extended for 64-bit compares)
+    return imm & (M64 if width == 64 else M32)
+
+
+def _bswap(v: int, nbytes: int) -> int:
+    return int.from_bytes((v & ((1 << (8 * nbytes)) - 1)).to_bytes(nbytes, "little"), "big")
+
+
+class Machine:
+    """One program with its maps, helpers, stack and compiled code; `run()` many times."""
+
+    def __init__(self, program: Program, maps: MapSet | None = None,
+                 helpers: dict[int, Callable] | None = None, checked: bool = True,
+                 seed: int = 0) -> None:
+        from runtime.helpers import HELPERS
+        self.program = program
+        self.maps = maps if maps is not None else MapSet.for_program(program)
+        self.memory = self.maps.memory
+        self.helpers = dict(HELPERS)
+        if helpers:
+            self.helpers.update(helpers)
+        self.checked = checked
+        self.seed = seed
+        self.regs = [0] * 11
+        self.frames: list[tuple] = []
+        self.stack = [self.memory.add(f"stack frame {i}", "stack", STACK_SIZE)
+                      for i in range(MAX_FRAMES)]
+        self.stack_tops = [r.end for r in self.stack]
+        self._compiled: dict[int, tuple[list, Region]] = {}
+        self._dummy = Region("none", "none", alloc(8), 1, 0)
+        self._dummy.start, self._dummy.end = 1, 0
+        self.ops: list = []
+        self.ctx: ctxmod.Installed | None = None
+        self.trace_output: list[str] = []
+        self.rng = random.Random(seed)
+        self.clock_ns = 0
+        self.tail_calls = 0
+        self.may_goto_left = MAY_GOTO_LIMIT
+        self.pid_tgid = (4242 << 32) | 4243
+        self.uid_gid = (1000 << 32) | 1000
+        self.redirect: tuple[int, int] | None = None
+        self.program_ops = self.compile(program)
+
+    # --- compilation ----------------------------------------------------------------------
+    def compile(self, program: Program) -> list:
+        """The closures of `program` (cached per program object)."""
+        key = id(program)
+        if key not in self._compiled:
+            code = self.memory.add(f"code of {program.name}", "code", max(8, program.end_pc * 8),
+                                   readable=False, writable=False)
+            ops: list = [None] * (program.end_pc + 1)
+            self._compiled[key] = (ops, code, program)
+            for pc, insn in program.items():
+                ops[pc] = self._compile_one(program, pc, insn, code)
+                if insn.slots == 2:
+                    ops[pc + 1] = self._trap(pc + 1, "jump into the middle of an lddw")
+            ops[program.end_pc] = self._trap(program.end_pc, "fell off the end of the program")
+        return self._compiled[key][0]
+
+    def _trap(self, pc: int, message: str) -> Callable:
+        def op():
+            raise VmError(message, pc)
+        return op
+
+    def _target(self, program: Program, pc: int, rel: int) -> int:
+        t = pc + 1 + rel
+        if not 0 <= t < program.end_pc:
+            raise VmError(f"jump to {t} outside the program [0, {program.end_pc})", pc)
+        return t
+
+    def _compile_one(self, program: Program, pc: int, insn: isa.Insn, code: Region) -> Callable:
+        try:
+            spec = isa.check(insn)
+        except BpfcheckError as exc:
+            return self._trap(pc, str(exc))
+        regs, d, s, nxt = self.regs, insn.dst, insn.src, pc + insn.slots
+        kind = spec.kind
+        if kind in ("alu", "mov"):
+            if d == 10:
+                return self._trap(pc, "r10 is read-only")
+            op = spec.op
+            k = 0 if spec.uses_src_reg else _alu_imm(op, spec.width, insn.imm)
+            return ALU_FACTORIES[(op, spec.width, spec.uses_src_reg)](regs, d, s, k, nxt)
+        if kind == "jcond":
+            try:
+                tgt = self._target(program, pc, insn.off)
+            except VmError as exc:
+                return self._trap(pc, exc.detail)
+            k = 0 if spec.uses_src_reg else _jmp_imm(spec.op, spec.width, insn.imm)
+            return JMP_FACTORIES[(spec.op, spec.width, spec.uses_src_reg)](regs, d, s, k, tgt,
+                                                                            nxt)
+        if kind == "ja":
+            try:
+                tgt = self._target(program, pc, insn.jump_offset)
+            except VmError as exc:
+                return self._trap(pc, exc.detail)
+            return lambda: tgt
+        if d == 10 and kind in ("neg", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw"):
+            return self._trap(pc, "r10 is read-only")
+        maker = getattr(self, f"_op_{kind}")
+        return maker(program, pc, insn, spec, nxt, code)
+
+    # ALU extras ---------------------------------------------------------------------------
+    def _op_neg(self, program, pc, insn, spec, nxt, code):
+        regs, d = self.regs, insn.dst
+        mask = M64 if spec.width == 64 else M32
+
+        def op():
+            regs[d] = -regs[d] & mask
+            return nxt
+        return op
+
+    def _op_movsx(self, program, pc, insn, spec, nxt, code):
+        regs, d, s = self.regs, insn.dst, insn.src
+        bits = spec.size * 8
+        sign, low = 1 << (bits - 1), (1 << bits) - 1
+        mask = M64 if spec.width == 64 else M32
+
+        def op():
+            regs[d] = (((regs[s] & low) ^ sign) - sign) & mask
+            return nxt
+        return op
+
+    def _op_end(self, program, pc, insn, spec, nxt, code):
+        regs, d, n = self.regs, insn.dst, spec.size
+        low = (1 << (8 * n)) - 1
+        if spec.op == "le":
+            def op():
+                regs[d] &= low
+                return nxt
+            return op
+        return self._op_bswap(program, pc, insn, spec, nxt, code)
+
+    def _op_bswap(self, program, pc, insn, spec, nxt, code):
+        regs, d, n = self.regs, insn.dst, spec.size
+        low = (1 << (8 * n)) - 1
+        frm = int.from_bytes
+
+        def op():
+            regs[d] = frm((regs[d] & low).to_bytes(n, "little"), "big")
+            return nxt
+        return op
+
+    # memory -------------------------------------------------------------------------------
+    def slow_load(self, a: int, size: int, pc: int, cache: list) -> int:
+        """Resolve a load outside the cached region (ctx fields, faults, cache refill)."""
+        r = self.memory.find(a, size)
+        if r is None or a < r.start or not size:
+            raise self.memory.fault(a, size, False, pc, self.checked)
+        if r.kind == "ctx":
+            v = self.ctx.load(a - r.start, size) if self.ctx is not None else None
+            if v is None:
+                raise self.memory.fault(a, size, False, pc, self.checked,
+                                        f"invalid {r.name} access at offset {a - r.start}")
+            return v
+        if not r.readable:
+            raise self.memory.fault(a, size, False, pc, self.checked, f"{r.name} not readable")
+        cache[0] = r
+        return UNPACK[size](r.buf, a - r.base)[0]
+
+    def slow_store(self, a: int, size: int, value: int, pc: int, cache: list) -> None:
+        """Resolve a store outside the cached region."""
+        r = self.memory.find(a, size)
+        if r is None or a < r.start:
+            raise self.memory.fault(a, size, True, pc, self.checked)
+        if r.kind == "ctx":
+            if self.ctx is None or not self.ctx.store(a - r.start, size, value):
+                raise self.memory.fault(a, size, True, pc, self.checked,
+                                        f"{r.name} field at offset {a - r.start} is read-only")
+            return
+        if not r.writable:
+            raise self.memory.fault(a, size, True, pc, self.checked, f"{r.name} is read-only")
+        cache[0] = r
+        PACK[size](r.buf, a - r.base, value & ((1 << (8 * size)) - 1))
+
+    def _op_ldx(self, program, pc, insn, spec, nxt, code):
+        regs, d, s, off, size = self.regs, insn.dst, insn.src, insn.off, spec.size
+        unpack, slow, cache = UNPACK[size], self.slow_load, [self._dummy]
+
+        def op():
+            a = regs[s] + off
+            r = cache[0]
+            if r.start <= a and a + size <= r.end:
+                regs[d] = unpack(r.buf, a - r.base)[0]
+            else:
+                regs[d] = slow(a, size, pc, cache)
+            return nxt
+        return op
+
+    def _op_ldxsx(self, program, pc, insn, spec, nxt, code):
+        regs, d, s, off, size = self.regs, insn.dst, insn.src, insn.off, spec.size
+        unpack, slow, cache = UNPACK[size], self.slow_load, [self._dummy]
+        sign = 1 << (8 * size - 1)
+
+        def op():
+            a = regs[s] + off
+            r = cache[0]
+            if r.start <= a and a + size <= r.end:
+                v = unpack(r.buf, a - r.base)[0]
+            else:
+                v = slow(a, size, pc, cache)
+            regs[d] = ((v ^ sign) - sign) & M64
+            return nxt
+        return op
+
+    def _op_st(self, program, pc, insn, spec, nxt, code):
+        return self._store(pc, insn.dst, insn.off, spec.size, nxt, imm=insn.imm)
+
+    def _op_stx(self, program, pc, insn, spec, nxt, code):
+        return self._store(pc, insn.dst, insn.off, spec.size, nxt, src=insn.src)
+
+    def _store(self, pc, d, off, size, nxt, imm=None, src=None):
+        regs, pack, slow, cache = self.regs, PACK[size], self.slow_store, [self._dummy]
+        mask = (1 << (8 * size)) - 1
+        if imm is not None:
+            k = imm & mask
+
+            def op():
+                a = regs[d] + off
+                r = cache[0]
+                if r.start <= a and a + size <= r.end:
+                    pack(r.buf, a - r.base, k)
+                else:
+                    slow(a, size, k, pc, cache)
+                return nxt
+            return op
+
+        def op():
+            a = regs[d] + off
+            r = cache[0]
+            if r.start <= a and a + size <= r.end:
+                pack(r.buf, a - r.base, regs[src] & mask)
+            else:
+                slow(a, size, regs[src] & mask, pc, cache)
+            return nxt
+        return op
+
+    def _op_atomic(self, program, pc, insn, spec, nxt, code):
+        regs, d, s, off, size = self.regs, insn.dst, insn.src, insn.off, spec.size
+        unpack, pack, mem = UNPACK[size], PACK[size], self.memory
+        mask = (1 << (8 * size)) - 1
+        name = spec.op
+        fetch = name.startswith("fetch_") or name in ("xchg", "cmpxchg")
+        base_op = name.replace("fetch_", "")
+        fn = {"add": lambda o, v: (o + v) & mask, "or": lambda o, v: o | v,
+              "and": lambda o, v: o & v, "xor": lambda o, v: o ^ v,
+              "xchg": lambda o, v: v}.get(base_op)
+        checked = self.checked
+        cache = [self._dummy]
+
+        def op():
+            a = regs[d] + off
+            r = cache[0]
+            if not (r.start <= a and a + size <= r.end):
+                r = mem.find(a, size)
+                if r is None or a < r.start or r.kind == "ctx" or not r.writable:
+                    why = "atomic on ctx" if r is not None and r.kind == "ctx" else ""
+                    raise mem.fault(a, size, True, pc, checked, why)
+                cache[0] = r
+            o = a - r.base
+            old = unpack(r.buf, o)[0]
+            if fn is None:  # cmpxchg
+                if (regs[0] & mask) == old:
+                    pack(r.buf, o, regs[s] & mask)
+                regs[0] = old
+            else:
+                pack(r.buf, o, fn(old, regs[s] & mask))
+                if fetch:
+                    regs[s] = old
+            return nxt
+        return op
+
+    def _op_lddw(self, program, pc, insn, spec, nxt, code):
+        regs, d = self.regs, insn.dst
+        form = insn.src
+        if form == isa.LDDW_IMM64:
+            value = insn.imm64
+        elif form in (isa.LDDW_MAP_FD, isa.LDDW_MAP_IDX, isa.LDDW_MAP_VALUE,
+                      isa.LDDW_MAP_IDX_VALUE):
+            if not 0 <= insn.imm < len(self.maps):
+                return self._trap(pc, f"lddw refers to map {insn.imm}, the program has "
+                                      f"{len(self.maps)}")
+            m = self.maps[insn.imm]
+            if form in (isa.LDDW_MAP_FD, isa.LDDW_MAP_IDX):
+                value = m.address
+            else:
+                if not isinstance(m, ArrayMap):
+                    return self._trap(pc, f"map value address of non-array map {m.name}")
+                value = m.base + (insn.next_imm & M32)
+        elif form == isa.LDDW_CODE:
+            target = pc + 1 + insn.imm
+            if not 0 <= target < program.end_pc:
+                return self._trap(pc, f"code address {target} outside the program")
+            value = code.start + 8 * target
+        else:
+            return self._trap(pc, "lddw of a kernel variable (BTF id) is not supported")
+
+        def op():
+            regs[d] = value
+            return nxt
+        return op
+
+    def _op_ldabs(self, program, pc, insn, spec, nxt, code):
+        return self._ld_packet(pc, insn.imm, None, spec.size, nxt)
+
+    def _op_ldind(self, program, pc, insn, spec, nxt, code):
+        return self._ld_packet(pc, insn.imm, insn.src, spec.size, nxt)
+
+    def _ld_packet(self, pc, imm, src, size, nxt):
+        regs, m = self.regs, self
+
+        def op():
+            off = imm if src is None else _signed((regs[src] + imm) & M32, 32)
+            pkt = m.ctx.packet if m.ctx is not None else None
+            if pkt is None:
+                raise VmError("ld_abs/ld_ind without a packet", pc)
+            if off < 0 or off + size > pkt.end - pkt.start:
+                raise _Abort()
+            regs[0] = int.from_bytes(ctypes.string_at(pkt.start + off, size), "big")
+            return nxt
+        return op
+
+    # control ------------------------------------------------------------------------------
+    def _op_may_goto(self, program, pc, insn, spec, nxt, code):
+        try:
+            tgt = self._target(program, pc, insn.off)
+        except VmError as exc:
+            return self._trap(pc, exc.detail)
+        m = self
+
+        def op():
+            if m.may_goto_left <= 0:
+                return tgt
+            m.may_goto_left -= 1
+            return nxt
+        return op
+
+    def _op_exit(self, program, pc, insn, spec, nxt, code):
+        regs, frames, m = self.regs, self.frames, self
+
+        def op():
+            if not frames:
+                raise _Exit()
+            ret, regs[6], regs[7], regs[8], regs[9], regs[10], ops = frames.pop()
+            if ops is not m.ops:
+                raise _Switch(ops, ret)
+            return ret
+        return op
+
+    def _local_call(self, pc: int, target: int, nxt: int) -> Callable:
+        regs, frames, tops, m = self.regs, self.frames, self.stack_tops, self
+
+        def op():
+            depth = len(frames) + 1
+            if depth >= MAX_FRAMES:
+                raise VmError(f"call depth exceeds {MAX_FRAMES} frames", pc)
+            frames.append((nxt, regs[6], regs[7], regs[8], regs[9], regs[10], m.ops))
+            regs[10] = tops[depth]
+            return target
+        return op
+
+    def _op_call(self, program, pc, insn, spec, nxt, code):
+        regs = self.regs
+        if spec.op == "local":
+            try:
+                tgt = self._target(program, pc, insn.imm)
+            except VmError as exc:
+                return self._trap(pc, exc.detail)
+            return self._local_call(pc, tgt, nxt)
+        if spec.op == "kfunc":
+            return self._trap(pc, f"kfunc call (BTF id {insn.imm}) is not supported")
+        fn = self.helpers.get(insn.imm)
+        if fn is None:
+            return self._trap(pc, f"unknown helper {insn.imm}")
+        m = self
+
+        def op():
+            regs[0] = fn(m, regs[1], regs[2], regs[3], regs[4], regs[5]) & M64
+            return nxt
+        return op
+
+    def _op_callx(self, program, pc, insn, spec, nxt, code):
+        regs, d, m = self.regs, insn.dst, self
+        calls: dict[int, Callable] = {}
+
+        def op():
+            v = regs[d]
+            if code.start <= v < code.end:
+                t = (v - code.start) // 8
+                if (v - code.start) % 8 or program.index_of(t) is None:
+                    raise VmError(f"callx to {v:#x}: not an instruction", pc)
+                if t not in calls:
+                    calls[t] = m._local_call(pc, t, nxt)
+                return calls[t]()
+            fn = m.helpers.get(v)
+            if fn is None:
+                raise VmError(f"callx to {v:#x}: neither a function of the program nor a "
+                              f"helper id", pc)
+            regs[0] = fn(m, regs[1], regs[2], regs[3], regs[4], regs[5]) & M64
+            return nxt
+        return op
+
+    # tail calls (used by the tail_call helper) ---------------------------------------------
+    def tail_call(self, program: Program) -> None:
+        """Switch to `program` (raises the internal switch; the caller checked the limit)."""
+        self.tail_calls += 1
+        raise _Switch(self.compile(program), 0, program)
+
+    # --- running -----------------------------------------------------------------------
+    def run(self, context: ctxmod.Context | None = None, budget: int = 10_000_000,
+            trace: Trace | None = None) -> Result:
+        """Run the program once on `context` (a fresh stack; maps persist across runs)."""
+        memory = self.memory
+        if self.ctx is not None:  # drop the previous run's context regions
+            old = {id(r): r for r in (self.ctx.ctx, self.ctx.packet, self.ctx.meta,
+                                      self.ctx.mem) if r is not None}
+            for r in old.values():
+                memory.remove(r)
+        self.ctx = ctxmod.install(context or ctxmod.Context("none"), memory)
+        for r in self.stack:
+            ctypes.memset(r.start, 0, STACK_SIZE)
+        regs = self.regs
+        regs[:] = [0] * 11
+        regs[1], regs[2] = self.ctx.r1, self.ctx.r2
+        regs[10] = self.stack_tops[0]
+        self.frames.clear()
+        self.trace_output = []
+        self.tail_calls = 0
+        self.may_goto_left = MAY_GOTO_LIMIT
+        self.redirect = None
+        ops = self.ops = self.program_ops
+        pc, done, error, err_pc = 0, 0, None, None
+        while True:
+            i = done
+            try:
+                if trace is None:
+                    for i in range(done, budget):
+                        pc = ops[pc]()
+                else:
+                    for i in range(done, budget):
+                        trace(pc, regs, memory)
+                        pc = ops[pc]()
+                error, err_pc, done = f"instruction budget of {budget} exhausted", pc, budget
+                break
+            except _Exit:
+                done = i + 1
+                err_pc = pc
+                break
+            except _Abort:
+                regs[0] = 0
+                done = i + 1
+                err_pc = pc
+                break
+            except _Switch as sw:
+                done = i + 1
+                ops = self.ops = sw.ops
+                pc = sw.pc
+                if sw.program is not None:
+                    regs[1] = self.ctx.r1
+            except VmError as exc:
+                done = i + 1
+                err_pc = exc.pc if exc.pc is not None else pc
+                error = f"pc {err_pc}: {exc.detail}"
+                break
+        return Result(regs[0] & M64, error, done, self.ctx.packet_bytes()
+                      if self.ctx.context.kind in ("xdp", "skb") else None,
+                      self.ctx.mem_bytes(), self.maps, list(self.trace_output), err_pc)
+
+
+def make_context(ctx: bytes | ctxmod.Context | None = None, mem: bytes | None = None,
+                 packet: bytes | None = None, program_type: str | None = None) -> ctxmod.Context:
+    """The Context for `run()`'s keyword arguments."""
+    if isinstance(ctx, ctxmod.Context):
+        return ctx
+    if packet is not None:
+        return ctxmod.for_program_type(program_type, packet)
+    if mem is not None:
+        return ctxmod.raw_memory(mem)
+    if ctx is not None:
+        return ctxmod.ctx_bytes(ctx)
+    return ctxmod.Context("none")
+
+
+def run(program: Program, *, ctx: bytes | ctxmod.Context | None = None,
+        mem: bytes | None = None, packet: bytes | None = None, maps: MapSet | None = None,
+        helpers: dict[int, Callable] | None = None, budget: int = 10_000_000,
+        checked: bool = True, trace: Trace | None = None, seed: int = 0,
+        program_type: str | None = None) -> Result:
+    """Run `program` once on the interpreter (see the module docstring)."""
+    ptype = program_type or program.type
+    context = make_context(ctx, mem, packet, ptype)
+    machine = Machine(program, maps, helpers, checked, seed)
+    return machine.run(context, budget, trace)
