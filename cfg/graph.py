@@ -391,6 +391,7 @@ def _graph_attrs(graph: nx.DiGraph, layout: _Layout, kind: str) -> None:
     graph.graph["kind"] = kind
     graph.graph["program"] = layout.program.name
     graph.graph["functions"] = {f.name: f.start for f in layout.functions}
+    graph.graph["function_ranges"] = {f.name: (f.start, f.end) for f in layout.functions}
     graph.graph["warnings"] = _warnings(layout)
 
 
