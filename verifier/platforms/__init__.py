@@ -1,0 +1,1 @@
+"""Platform tables: one module per platform, each exporting `build() -> Platform`."""
