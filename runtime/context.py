@@ -16,7 +16,7 @@ import ctypes
 
 from cfg.errors import BpfcheckError
 
-from runtime.memory import PACK, UNPACK, Memory, Region, alloc
+from runtime.memory import GUARD, PACK, UNPACK, Memory, Region, alloc
 
 XDP_HEADROOM = 256
 XDP_TAILROOM = 256
@@ -137,8 +137,8 @@ class Installed:
 
 
 def _packet(memory: Memory, data: bytes, head: int, tail: int, name: str) -> Installed:
-    buf = alloc(head + len(data) + tail)
-    base = Region(name, "packet", buf, None, 0).base
+    buf = alloc(head + len(data) + tail + 2 * GUARD)
+    base = ctypes.addressof(buf) + GUARD
     start = base + head
     ctypes.memmove(start, data, len(data))
     packet = memory.add_region(Region(name, "packet", buf, start, len(data)))

@@ -9,13 +9,14 @@ error codes (negative errno). One CPU is modelled: per-CPU maps hold one value p
 from __future__ import annotations
 
 import collections
+import ctypes
 import json
 from typing import Any, Iterable, Sequence
 
 from cfg.errors import BpfcheckError
 from cfg.program import MAP_TYPE_IDS, MapDef
 
-from runtime.memory import Memory, Region, alloc
+from runtime.memory import GUARD, Memory, Region, alloc
 
 EPERM, ENOENT, E2BIG, ENOMEM, EBUSY, EEXIST, EINVAL, ENOSPC = 1, 2, 7, 12, 16, 17, 22, 28
 BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK = 0, 1, 2, 4
@@ -125,19 +126,22 @@ class ArrayMap(Map):
             raise MapError(f"array map {self.name}: key size must be 4, not {self.key_size}")
         self.stride = _round8(max(1, self.value_size))
         n = self.max_entries
-        self.buf = alloc(self.stride * n, mdef.initial_value)
+        self.buf = alloc(self.stride * n + 2 * GUARD)
+        base = ctypes.addressof(self.buf) + GUARD
+        if mdef.initial_value:
+            ctypes.memmove(base, mdef.initial_value, min(len(mdef.initial_value),
+                                                         self.stride * n))
         kind = "global" if mdef.kind in ("data", "rodata", "bss", "kconfig") else "map_value"
         writable = not self.readonly
         if n <= MAX_ELEMENT_REGIONS:
-            base = Region(self.name, kind, self.buf, None, 0).base
             self.regions = [Region(f"{self.name}[{i}]" if n > 1 else self.name, kind, self.buf,
                                    base + i * self.stride, self.value_size, True, writable, self)
                             for i in range(n)]
             memory.add_many(self.regions)
         else:
-            self.regions = [memory.add_region(Region(self.name, kind, self.buf, None,
+            self.regions = [memory.add_region(Region(self.name, kind, self.buf, base,
                                                      self.stride * n, True, writable, self))]
-        self.base = self.regions[0].base
+        self.base = base
 
     def lookup_addr(self, key: bytes) -> int:
         idx = int.from_bytes(key, "little")
@@ -159,7 +163,7 @@ class ArrayMap(Map):
 
     def items(self) -> list[tuple[bytes, bytes]]:
         out = []
-        raw = bytes(self.buf)
+        raw = ctypes.string_at(self.base, self.stride * self.max_entries)
         for i in range(self.max_entries):
             v = raw[i * self.stride:i * self.stride + self.value_size]
             if any(v):

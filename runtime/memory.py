@@ -13,6 +13,9 @@ import ctypes
 import struct
 
 M64 = (1 << 64) - 1
+# Unused bytes kept on both sides of every buffer, so that two regions never touch and an
+# access just past one region can never land in the next one.
+GUARD = 64
 
 # struct formats for loads and stores by size (unsigned, little-endian as the eBPF target).
 UNPACK = {1: struct.Struct("<B").unpack_from, 2: struct.Struct("<H").unpack_from,
@@ -95,8 +98,11 @@ class Memory:
     def add(self, name: str, kind: str, size: int, data: bytes | None = None,
             writable: bool = True, readable: bool = True, owner: object = None) -> Region:
         """Allocate a new buffer of `size` bytes (filled from `data`) and register it."""
-        buf = alloc(size, data)
-        return self.add_region(Region(name, kind, buf, None, size, readable, writable, owner))
+        buf = alloc(size + 2 * GUARD)
+        start = ctypes.addressof(buf) + GUARD
+        if data:
+            ctypes.memmove(start, data, min(len(data), size))
+        return self.add_region(Region(name, kind, buf, start, size, readable, writable, owner))
 
     def add_many(self, regions: list[Region]) -> None:
         """Register many regions at once (one sort instead of one insertion each)."""
