@@ -41,6 +41,9 @@ SKB_FIELDS = {
 }
 SKB_SIZE = 192
 SKB_WRITABLE = ("mark", "priority", "queue_mapping", "tc_index", "cb", "tc_classid", "tstamp")
+# Program types that may store to fewer __sk_buff fields than TC.
+SKB_WRITABLE_BY_TYPE = {"socket_filter": ("cb",), "cgroup_skb": ("mark", "priority", "cb"),
+                        "sk_skb": ("cb", "tc_index", "priority", "mark")}
 
 SKB_PROGRAM_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act", "cgroup_skb",
                                "lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
@@ -58,6 +61,7 @@ class Context:
     data: bytes = b""
     fields: tuple[tuple[str, int], ...] = ()
     l2: bool = True
+    program_type: str = ""
 
 
 def xdp(packet: bytes, **fields: int) -> Context:
@@ -65,9 +69,11 @@ def xdp(packet: bytes, **fields: int) -> Context:
     return Context("xdp", bytes(packet), tuple(fields.items()))
 
 
-def skb(packet: bytes, l2: bool = True, **fields: int) -> Context:
-    """A `__sk_buff` over `packet`; `l2=False` for socket filters (data after Ethernet)."""
-    return Context("skb", bytes(packet), tuple(fields.items()), l2)
+def skb(packet: bytes, l2: bool = True, program_type: str = "sched_cls",
+        **fields: int) -> Context:
+    """A `__sk_buff` over `packet`; `l2=False` for socket filters (data after Ethernet).
+    `program_type` decides which fields the program may store to."""
+    return Context("skb", bytes(packet), tuple(fields.items()), l2, program_type)
 
 
 def raw_memory(mem: bytes) -> Context:
@@ -83,7 +89,7 @@ def ctx_bytes(ctx: bytes) -> Context:
 def for_program_type(program_type: str | None, packet: bytes) -> Context:
     """The natural context for a packet given to a program of this type."""
     if program_type in SKB_PROGRAM_TYPES:
-        return skb(packet, l2=program_type != "socket_filter")
+        return skb(packet, l2=program_type != "socket_filter", program_type=program_type)
     return xdp(packet)
 
 
@@ -197,7 +203,7 @@ def install(context: Context, memory: Memory) -> Installed:
         inst.pointer_fields = {76: lambda: inst.packet.start, 80: lambda: inst.packet.end,
                                140: lambda: inst.meta.start}
         writable = set()
-        for name in SKB_WRITABLE:
+        for name in SKB_WRITABLE_BY_TYPE.get(context.program_type, SKB_WRITABLE):
             off, size = SKB_FIELDS[name]
             writable.update(range(off, off + size))
         inst.writable = frozenset(writable)

@@ -16,6 +16,7 @@ M64 = (1 << 64) - 1
 # Unused bytes kept on both sides of every buffer, so that two regions never touch and an
 # access just past one region can never land in the next one.
 GUARD = 64
+NULL_LIMIT = 0x10000
 
 # struct formats for loads and stores by size (unsigned, little-endian as the eBPF target).
 UNPACK = {1: struct.Struct("<B").unpack_from, 2: struct.Struct("<H").unpack_from,
@@ -170,7 +171,9 @@ class Memory:
         msg = f"invalid {what} of {size} bytes at {addr:#x}"
         if why:
             msg += f" ({why})"
-        if checked:
+        if checked and addr < NULL_LIMIT:
+            msg += "; a null (or near-null) pointer: no region lies below " + hex(NULL_LIMIT)
+        elif checked:
             r = self.nearest(addr)
             if r is not None:
                 if addr >= r.end:

@@ -1,0 +1,149 @@
+"""`bpfcheck run`: run a `.data` test, or a program of an object file on a packet / context.
+
+`bpfcheck run FILE.data [--format json]` runs a uBPF / bpf_conformance test and checks r0
+against `-- result` or that the run fails when the file has `-- error` (error texts differ
+between runtimes, so any trap matches); exit 0 on pass, 1 on fail. JSON:
+{"r0": int|null, "error": str|null, "passed": bool}.
+
+`bpfcheck run FILE.o --section S [--packet FILE | --ctx FILE | --mem FILE] [--maps maps.json]
+[--repeat N]` prints r0, the maps the run changed, trace_printk output and the time per run;
+exit 0 when the program exits normally, 1 when it traps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run a .data test or a program on the reference interpreter",
+        description="Run a .data test file (pass/fail against its expected result) or a "
+                    "program of an eBPF object on a packet, context or memory.")
+    parser.add_argument("file", help=".data test or eBPF object file (.o)")
+    parser.add_argument("--section", help="program section (objects with several programs)")
+    parser.add_argument("--function", help="program function name")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--packet", help="file with the packet bytes (xdp_md or __sk_buff)")
+    src.add_argument("--ctx", help="file with raw context bytes (r1 points at them)")
+    src.add_argument("--mem", help="file with memory bytes (r1 = memory, r2 = length)")
+    parser.add_argument("--maps", help="JSON file with initial map contents "
+                                       '({"map": {"key hex": "value hex"}})')
+    parser.add_argument("--repeat", type=int, default=1, help="run N times (maps persist)")
+    chk = parser.add_mutually_exclusive_group()
+    chk.add_argument("--checked", dest="checked", action="store_true", default=True,
+                     help="trap with a detailed message on a bad access (default)")
+    chk.add_argument("--unchecked", dest="checked", action="store_false",
+                     help="cheaper trap messages")
+    parser.add_argument("--engine", default="interp", help="execution engine (default interp)")
+    parser.add_argument("--budget", type=int, default=10_000_000,
+                        help="instruction budget per run")
+    parser.add_argument("--seed", type=int, default=0, help="seed for get_prandom_u32")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(handler=run_command)
+
+
+def _engine(name: str):
+    from cfg.errors import BpfcheckError
+    from runtime.engines import ENGINES
+    if name not in ENGINES:
+        raise BpfcheckError(f"unknown engine {name!r} (known: {', '.join(sorted(ENGINES))})")
+    return ENGINES[name]
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if args.file.endswith(".data"):
+        return _run_data(args)
+    return _run_object(args)
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from cfg.datafile import read_data_file
+    from cfg.program import Program
+    from runtime import context
+
+    test = read_data_file(args.file)
+    if test.load_error is not None:
+        r0, error = None, test.load_error
+    else:
+        machine = _engine(args.engine)(Program(test.insns, name=test.name),
+                                       checked=args.checked, seed=args.seed)
+        ctx = context.raw_memory(test.mem) if test.mem else context.Context("none")
+        result = machine.run(ctx, budget=args.budget)
+        r0, error = (None, result.error) if result.error else (result.r0, None)
+    if test.error is not None:
+        passed = error is not None
+    else:
+        passed = error is None and r0 == test.result
+    if args.format == "json":
+        print(json.dumps({"r0": r0, "error": error, "passed": passed}))
+    else:
+        got = f"error: {error}" if error else f"r0 = {r0:#x}"
+        want = f"error: {test.error}" if test.error is not None else (
+            f"r0 = {test.result:#x}" if test.result is not None else "no expectation")
+        print(f"{'PASS' if passed else 'FAIL'} {args.file}: {got}"
+              + ("" if passed else f" (expected {want})"))
+    return 0 if passed else 1
+
+
+def _run_object(args: argparse.Namespace) -> int:
+    from cfg.elf import load_object
+    from cfg.errors import BpfcheckError
+    from runtime import context, maps as mapmod, vm
+
+    obj = load_object(args.file)
+    program = obj.program(args.section, args.function)
+    programs = {}
+    for p in obj.programs:
+        programs.setdefault(p.name, p)
+        programs.setdefault(p.section, p)
+    mapset = mapmod.MapSet(program.maps, programs=programs)
+    if args.maps:
+        with open(args.maps, encoding="utf-8") as f:
+            mapset.load_json(f.read())
+    try:
+        if args.packet:
+            ctx = context.for_program_type(program.type, _read(args.packet))
+        elif args.mem:
+            ctx = context.raw_memory(_read(args.mem))
+        elif args.ctx:
+            ctx = context.ctx_bytes(_read(args.ctx))
+        else:
+            ctx = vm.make_context(program_type=program.type)
+    except ValueError as exc:
+        raise BpfcheckError(str(exc)) from None
+    machine = _engine(args.engine)(program, mapset, checked=args.checked, seed=args.seed)
+    before = mapset.dump()
+    repeat = max(1, args.repeat)
+    start = time.perf_counter()
+    trace: list[str] = []
+    for _ in range(repeat):
+        result = machine.run(ctx, budget=args.budget)
+        trace.extend(result.trace_output)
+        if result.error:
+            break
+    per_run = (time.perf_counter() - start) / repeat
+    changed = mapmod.changed(before, mapset.dump())
+    if args.format == "json":
+        print(json.dumps({"program": program.name, "section": program.section,
+                          "r0": None if result.error else result.r0, "error": result.error,
+                          "steps": result.steps, "time_per_run_ns": int(per_run * 1e9),
+                          "maps": changed, "trace_output": trace,
+                          "packet": result.packet.hex() if result.packet is not None else None},
+                         indent=2))
+    else:
+        print(f"{program.section}/{program.name}: "
+              + (f"error: {result.error}" if result.error else
+                 f"r0 = {result.r0} ({result.r0:#x})"))
+        print(f"  {result.steps} instructions, {per_run * 1e6:.1f} us per run ({repeat} run(s))")
+        for name, contents in changed.items():
+            print(f"  map {name}: {json.dumps(contents, sort_keys=True)}")
+        for line in trace:
+            print(f"  trace: {line}")
+    return 1 if result.error else 0
