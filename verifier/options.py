@@ -1,0 +1,31 @@
+"""Analysis options (`verifier.analyze(..., options=Options(...))`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to check and how hard to try.
+
+    termination: prove every loop terminates (loop counters `pc[head]` bounded by
+    `max_loop_iterations`). allow_division_by_zero: eBPF defines x/0 = 0, so dividing by zero is
+    accepted unless this is False. privileged: allow comparing pointers to numbers (as root
+    programs may). assume_assertions: keep going after a failed check as if it held (always on
+    for the fixpoint; here for YAML compatibility). widening_delay: iterations at a loop head
+    before widening. stack_top: the entry frame's r10 stack offset (each call frame is
+    `stack_size` bytes lower). collect_invariants: keep the per-block invariants in the report.
+    """
+
+    termination: bool = False
+    max_loop_iterations: int = 100000
+    allow_division_by_zero: bool = True
+    privileged: bool = False
+    assume_assertions: bool = True
+    big_endian: bool = False
+    widening_delay: int = 2
+    narrowing_passes: int = 1
+    stack_size: int = 512
+    stack_top: int = 4096
+    collect_invariants: bool = True
+    max_iterations: int = 200000
