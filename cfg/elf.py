@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 from cfg.btf import Btf, parse_btf
 from cfg.btf_ext import BtfExt, CoreReloc, parse_btf_ext
-from cfg.elf_maps import (Extern, FoundMap, btf_maps, data_maps, data_section_kind,
-                          find_externs, kconfig_map, legacy_maps)
-from cfg.elf_reader import (R_BPF_64_32, R_BPF_64_64, SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_FUNC,
+from cfg.elf_maps import (STRUCT_OPS_SECTIONS, Extern, FoundMap, btf_maps, data_maps,
+                          data_section_kind, find_externs, kconfig_map, legacy_maps,
+                          struct_ops_maps)
+from cfg.elf_reader import (R_BPF_NONE, SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_FUNC,
                             STT_NOTYPE, STT_OBJECT, RawElf, Reloc, Section, Symbol, read_elf)
 from cfg.errors import BpfcheckError, ElfError
 from cfg.isa import (CALL_KFUNC, CALL_LOCAL, CLS_JMP, JMP_CALL, LDDW_CODE, LDDW_MAP_IDX,
@@ -215,6 +216,9 @@ class _Loader:
         kconfig = kconfig_map(self.externs)
         if kconfig is not None:
             found.append(FoundMap(kconfig, -1, 0))
+        for sec in self.raw.sections:
+            if sec.name in STRUCT_OPS_SECTIONS:
+                found += struct_ops_maps(sec, self.btf)
         names = [f.map.name for f in found]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -224,7 +228,8 @@ class _Loader:
     def _map_for(self, sym: Symbol, offset: int) -> int | None:
         """Index of the map defined at (sym's section, offset), None when none is."""
         for i, f in enumerate(self.found_maps):
-            if f.section == sym.shndx and f.offset == offset and f.map.kind in ("legacy", "btf"):
+            if f.section == sym.shndx and f.offset == offset and f.map.kind in (
+                    "legacy", "btf", "struct_ops"):
                 return i
         return None
 
@@ -343,6 +348,8 @@ class _Loader:
         or a function address whose pc-relative imm must be fixed after layout."""
         sec = func.section
         rel = self.relocs.get(sec.index, {}).get(slot_index)
+        if rel is not None and rel.type == R_BPF_NONE:
+            rel = None
         opcode, regs, _off, imm = slot
         src = regs >> 4
         is_call = opcode == OPCODE_CALL
@@ -352,15 +359,13 @@ class _Loader:
                 return self._callee(sec, slot_index + imm + 1, where)
             return None
         sym = self.raw.symbols[rel.sym]
+        # Like libbpf, the instruction decides what a relocation means, not its type
+        # (R_BPF_64_64 on lddw and R_BPF_64_32 on calls with today's LLVM).
         if opcode == OPCODE_LDDW:
             if j + 1 >= len(body):
                 raise ElfError(f"relocated lddw cut in half at {where}")
-            if rel.type not in (R_BPF_64_64,):
-                raise ElfError(f"unexpected relocation type {rel.type} on lddw at {where}")
             return self._patch_lddw(sym, slot, body[j + 1], where)
         if is_call:
-            if rel.type != R_BPF_64_32:
-                raise ElfError(f"unexpected relocation type {rel.type} on call at {where}")
             if sym.is_extern:
                 ext = next((e for e in self.externs if e.name == sym.name), None)
                 slot[1] = (regs & 0x0F) | (CALL_KFUNC << 4)

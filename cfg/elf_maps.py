@@ -254,6 +254,30 @@ def kconfig_map(externs: list[Extern]) -> MapDef | None:
                   kind="kconfig", initial_value=bytes(size))
 
 
+STRUCT_OPS_SECTIONS = (".struct_ops", ".struct_ops.link")
+BPF_F_LINK = 1 << 13
+
+
+def struct_ops_maps(sec: Section, btf: Btf | None) -> list[FoundMap]:
+    """One struct_ops map per variable of a `.struct_ops` / `.struct_ops.link` section (the
+    value is the local struct; bpfcheck has no kernel BTF to size the kernel's own)."""
+    datasec = btf.datasec(sec.name) if btf is not None else None
+    if datasec is None:
+        raise ElfError(f"section {sec.name!r} has no BTF DATASEC describing it")
+    flags = BPF_F_LINK if sec.name.endswith(".link") else 0
+    out = []
+    for info in datasec.secinfo:
+        var = btf.type(info.type)
+        size = info.size or btf.size_of(var.type)
+        if info.offset + size > sec.size:
+            raise ElfError(f"struct_ops {var.name!r} outside section {sec.name!r}")
+        out.append(FoundMap(MapDef(var.name, MAP_TYPE_IDS["struct_ops"], 4, size, 1, flags,
+                                   kind="struct_ops",
+                                   initial_value=sec.contents()[info.offset: info.offset + size]),
+                            sec.index, info.offset))
+    return out
+
+
 def symbols_in(raw: RawElf, sec: Section) -> list[Symbol]:
     """Named, non-section symbols defined in `sec`, by offset."""
     return sorted((s for s in raw.symbols if s.shndx == sec.index and s.name

@@ -27,6 +27,7 @@ CALLS = fixture("calls_and_data.o")
 MAPS = fixture("btf_maps.o")
 CORE = fixture("core_btf.o")
 TEXT_ONLY = fixture("text_only.o")
+OPS = fixture("struct_ops_legacy.o")
 
 
 def raw_function(path, section: str, name: str) -> list:
@@ -143,6 +144,19 @@ def test_legacy_maps_section():
     assert [(m.name, m.type_name, m.key_size, m.value_size, m.max_entries, m.kind)
             for m in obj.maps] == [("proto_count", "array", 4, 8, 256, "legacy"),
                                    ("src_bytes", "hash", 4, 8, 4096, "legacy")]
+
+
+def test_iproute2_map_definitions_struct_ops_and_version():
+    obj = load_object(OPS)
+    assert [(m.name, m.type_name, m.key_size, m.value_size, m.max_entries, m.kind)
+            for m in obj.maps] == [("counters", "percpu_array", 4, 8, 16, "legacy"),
+                                   ("peers", "lru_hash", 16, 4, 512, "legacy"),
+                                   ("demo_ops", "struct_ops", 4, 32, 1, "struct_ops")]
+    ops = obj.maps[2]
+    assert ops.initial_value[16:24] == b"bpfcheck"
+    assert obj.kernel_version == 0x050A00 and obj.license == "GPL"
+    assert [(p.name, p.type) for p in obj.programs] == [
+        ("ops_init", "struct_ops"), ("ops_release", "struct_ops"), ("legacy_cls", "sched_cls")]
 
 
 def test_kconfig_externs_live_in_one_readonly_map_and_kfuncs_become_kfunc_calls():
