@@ -233,7 +233,9 @@ class ProgramType:
     "cgroup_sock_addr/connect4"); for a plain type it equals `name`. `section_prefixes` follow
     libbpf: "xdp" matches "xdp" and "xdp/..."; a prefix ending in "/" matches anything after it.
     `packet_access`: direct packet reads; `packet_write`: direct packet writes. `helpers`: the
-    helper ids it may call (None: all). `return_range`: inclusive bounds of r0 at exit (None: any).
+    platform-wide helper ids it may call (None: all). `own_helpers`: helpers only this type has,
+    under numbers that other types may reuse (eBPF for Windows numbers them from 65536 per
+    extension). `return_range`: inclusive bounds of r0 at exit (None: any).
     """
 
     name: str
@@ -246,13 +248,23 @@ class ProgramType:
     base: str = ""
     number: int | None = None
     privileged: bool = False
+    own_helpers: tuple[HelperProto, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.base:
             object.__setattr__(self, "base", self.name)
 
+    def own_helper(self, helper_id: int) -> HelperProto | None:
+        """The type-specific helper numbered `helper_id`, if this type has one."""
+        for proto in self.own_helpers:
+            if proto.id == helper_id:
+                return proto
+        return None
+
     def may_call(self, helper_id: int) -> bool:
-        """Whether this program type may call helper `helper_id`."""
+        """Whether this program type may call helper `helper_id` (platform-wide or its own)."""
+        if self.own_helper(helper_id) is not None:
+            return True
         return self.helpers is None or helper_id in self.helpers
 
 
@@ -316,17 +328,31 @@ class Platform:
             return self.program_type(type_name)
         return self.program_type(section)
 
-    def helper(self, helper_id: int) -> HelperProto:
-        """The prototype of helper `helper_id` (PlatformError when the platform has none)."""
+    def helper(self, helper_id: int, program_type: ProgramType | None = None) -> HelperProto:
+        """The prototype of helper `helper_id`: the program type's own helper of that number if
+        it has one, else the platform-wide one (PlatformError when there is none). Whether the
+        type may call a platform-wide helper is `program_type.may_call(helper_id)`."""
+        if program_type is not None:
+            own = program_type.own_helper(helper_id)
+            if own is not None:
+                return own
         proto = self.helpers.get(helper_id)
         if proto is None:
-            raise PlatformError(f"{self.name}: unknown helper function {helper_id}")
+            where = f" for program type {program_type.name}" if program_type is not None else ""
+            raise PlatformError(f"{self.name}: unknown helper function {helper_id}{where}")
         return proto
 
-    def helper_named(self, name: str) -> HelperProto:
+    def callable_helpers(self, program_type: ProgramType) -> dict[int, HelperProto]:
+        """Every helper `program_type` may call, by number."""
+        table = {hid: p for hid, p in self.helpers.items() if program_type.may_call(hid)}
+        table.update({p.id: p for p in program_type.own_helpers})
+        return table
+
+    def helper_named(self, name: str, program_type: ProgramType | None = None) -> HelperProto:
         """The prototype of the helper called `name` (with or without the "bpf_" prefix)."""
         key = name[4:] if name.startswith("bpf_") else name
-        for proto in self.helpers.values():
+        own = program_type.own_helpers if program_type is not None else ()
+        for proto in (*own, *self.helpers.values()):
             if proto.name == key:
                 return proto
         raise PlatformError(f"{self.name}: unknown helper function {name!r}")

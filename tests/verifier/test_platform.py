@@ -54,7 +54,7 @@ def compiler() -> str | None:
     return None
 
 
-@pytest.mark.parametrize("platform_name", ["linux"])
+@pytest.mark.parametrize("platform_name", ["linux", "windows"])
 def test_fields_inside_context_and_disjoint(platform_name):
     platform = get_platform(platform_name)
     for layout in all_layouts(platform):
@@ -140,7 +140,7 @@ def test_linux_program_type_numbers_match_bpf_h():
     assert checked >= 30
 
 
-@pytest.mark.parametrize("platform_name", ["linux"])
+@pytest.mark.parametrize("platform_name", ["linux", "windows"])
 def test_helper_tables_are_consistent(platform_name):
     platform = get_platform(platform_name)
     names = [p.name for p in platform.helpers.values()]
@@ -156,6 +156,10 @@ def test_helper_tables_are_consistent(platform_name):
         assert pt.helpers is None or pt.helpers <= set(platform.helpers)
         if pt.return_range is not None:
             assert pt.return_range[0] <= pt.return_range[1]
+        callable_names = [p.name for p in platform.callable_helpers(pt).values()]
+        assert len(callable_names) == len(set(callable_names)), pt.name
+        for own in pt.own_helpers:
+            assert platform.helper(own.id, pt) is own and pt.may_call(own.id)
 
 
 def test_unknown_helper_is_a_clear_error():
@@ -329,3 +333,120 @@ def test_allowed_access_is_aligned_inside_one_field(ptype, offset, size, write):
         assert f.offset <= offset and offset + size <= f.end
         assert f.writable if write else f.readable
         assert {ctx.field_containing(b) for b in range(offset, offset + size)} == {f}
+
+
+# ---------------------------------------------------------------------------------------------
+# eBPF for Windows
+
+# Our own C declarations of the Windows contexts (x64: 8-byte pointers), from the layouts in
+# microsoft/ebpf-for-windows include/ebpf_nethooks.h and the sample extension's header.
+WINDOWS_C = """
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+struct xdp_md { void *data; void *data_end; uint64_t data_meta; uint32_t ingress_ifindex; };
+struct bind_md { uint8_t *app_id_start; uint8_t *app_id_end; uint64_t process_id;
+    uint8_t socket_address[16]; uint8_t socket_address_length; int operation; uint8_t protocol; };
+struct bpf_sock_addr { uint32_t family;
+    struct { union { uint32_t msg_src_ip4; uint32_t msg_src_ip6[4]; }; uint16_t msg_src_port; };
+    struct { union { uint32_t user_ip4; uint32_t user_ip6[4]; }; uint16_t user_port; };
+    uint32_t protocol; uint32_t compartment_id; uint64_t interface_luid; };
+struct bpf_sock_ops { int op; uint32_t family;
+    struct { union { uint32_t local_ip4; uint32_t local_ip6[4]; }; uint32_t local_port; };
+    struct { union { uint32_t remote_ip4; uint32_t remote_ip6[4]; }; uint32_t remote_port; };
+    uint8_t protocol; uint32_t compartment_id; uint64_t interface_luid; };
+struct sample_program_context { uint8_t *data_start; uint8_t *data_end; uint32_t uint32_data;
+    uint16_t uint16_data; uint32_t helper_data_1; uint32_t helper_data_2; };
+"""
+WINDOWS_STRUCTS = {"xdp_md": "struct xdp_md", "bind_md": "struct bind_md",
+                   "bpf_sock_addr": "struct bpf_sock_addr", "bpf_sock_ops": "struct bpf_sock_ops",
+                   "sample_program_context": "struct sample_program_context"}
+
+
+def windows():
+    return get_platform("windows")
+
+
+@pytest.mark.skipif(compiler() is None, reason="needs a C compiler")
+def test_windows_offsets_match_c_layout(tmp_path):
+    checks = []
+    for layout in all_layouts(windows()):
+        struct = WINDOWS_STRUCTS[layout.name]
+        checks.append((f"{layout.name} size", f"sizeof({struct})", layout.size))
+        for f in layout.fields:
+            off, end = c_extent(struct, f.name)
+            checks.append((f"{layout.name}.{f.name}", off, f.offset))
+            checks.append((f"{layout.name}.{f.name} end", end, f.offset + f.size))
+    body = "\n".join(f'printf("%zu\\n", (size_t)({expr}));' for _, expr, _ in checks)
+    src = tmp_path / "win.c"
+    src.write_text(WINDOWS_C + "int main(void) {\n" + body + "\nreturn 0; }\n")
+    exe = tmp_path / "win"
+    subprocess.run([compiler(), "-o", str(exe), str(src)], check=True, capture_output=True)
+    values = [int(v) for v in subprocess.run([str(exe)], check=True, capture_output=True,
+                                             text=True).stdout.split()]
+    wrong = [(what, ours, c) for (what, _, ours), c in zip(checks, values) if ours != c]
+    assert not wrong, wrong
+
+
+def test_windows_helper_numbering():
+    p = windows()
+    assert sorted(p.helpers) == list(range(1, 35))
+    expected = {1: "map_lookup_elem", 2: "map_update_elem", 3: "map_delete_elem",
+                4: "map_lookup_and_delete_elem", 5: "tail_call", 6: "get_prandom_u32",
+                7: "ktime_get_boot_ns", 8: "get_smp_processor_id", 9: "ktime_get_ns",
+                10: "csum_diff", 11: "ringbuf_output", 12: "trace_printk2", 15: "trace_printk5",
+                16: "map_push_elem", 17: "map_pop_elem", 18: "map_peek_elem",
+                19: "get_current_pid_tgid", 32: "perf_event_output"}
+    for hid, name in expected.items():
+        assert p.helper(hid).name == name
+    for pt in p.program_types.values():
+        assert all(h.id > 0xFFFF for h in pt.own_helpers)
+    assert p.helper(65536, p.program_type("xdp")).invalidates_packet
+    assert p.helper(65537, p.program_type("cgroup/connect4")).name == "sock_addr_set_redirect_context"
+
+
+@pytest.mark.parametrize("section,expected", [
+    ("xdp", "xdp"), ("xdp_test", "xdp_test"), ("bind", "bind"), ("bind/2", "bind"),
+    ("cgroup/connect4", "cgroup_sock_addr/connect4"), ("cgroup/connect6", "cgroup_sock_addr/connect6"),
+    ("cgroup/recv_accept4", "cgroup_sock_addr/recv_accept4"),
+    ("cgroup/recv_accept6", "cgroup_sock_addr/recv_accept6"),
+    ("cgroup/connect_authorization4", "cgroup_sock_addr/connect_authorization4"),
+    ("cgroup/bind6", "cgroup_sock_addr/bind6"), ("cgroup/listen4", "cgroup_sock_addr/listen4"),
+    ("sockops", "sock_ops"), ("sample_ext", "sample"),
+])
+def test_windows_section_names(section, expected):
+    assert windows().program_type(section).name == expected
+
+
+def test_windows_helper_availability():
+    p = windows()
+    adjust = 65536
+    assert p.program_type("xdp").may_call(adjust)
+    assert not p.program_type("bind").may_call(adjust)
+    assert not p.program_type("sockops").may_call(adjust)
+    # the same number means another helper for sock_addr programs
+    assert p.helper(adjust, p.program_type("cgroup/connect4")).name == "sock_addr_get_current_pid_tgid"
+    with pytest.raises(PlatformError, match="65536 for program type bind"):
+        p.helper(adjust, p.program_type("bind"))
+    for pt in p.program_types.values():
+        assert pt.may_call(1) and pt.may_call(5)
+
+
+def test_windows_context_rules():
+    p = windows()
+    xdp = p.program_type("xdp").context
+    assert xdp.access(0, 8).kind == "packet" and xdp.access(8, 8).kind == "packet_end"
+    assert xdp.access(0, 4) is None and xdp.access(0, 8, True) is None
+    assert xdp.access(24, 4) is not None and xdp.access(24, 4, True) is None
+    bind = p.program_type("bind").context
+    assert bind.access(24, 4, True).name == "socket_address"
+    assert bind.access(16, 8, True) is None and bind.access(0, 8).kind == "packet"
+    assert p.program_type("cgroup/connect4").context.access(24, 4, True).name == "user_ip6"
+    assert p.program_type("cgroup/connect4").context.access(40, 2, True).name == "user_port"
+    assert p.program_type("cgroup/recv_accept4").context.access(24, 4, True) is None
+    ops = p.program_type("sockops").context
+    assert all(not f.writable for f in ops.fields) and ops.access(56, 8).name == "interface_luid"
+    assert ops.access(64, 1) is None
+    assert p.map_type_name(13) == "ringbuf" and p.map_type_name(14) == "perf_event_array"
+    with pytest.raises(PlatformError):
+        p.map_type_name(27)
