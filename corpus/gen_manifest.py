@@ -10,6 +10,8 @@ Everything the manifest says is read from the C sources, so it cannot drift from
 - `kernel` (privileged root) and `kernel_unprivileged` (CAP_PERFMON and CAP_SYS_ADMIN dropped)
   come from kernel_check.sh's results file, each with its `_error` (the kernel's complaint)
   when the object was refused.
+The eBPF for Windows programs (windows/src/*.c, same conventions) follow the Linux ones with
+`platform: windows` and `kernel: not-applicable` (the Linux kernel cannot check them).
 
 Usage: python3 gen_manifest.py   (run from anywhere; writes corpus/manifest.yaml)
 """
@@ -40,10 +42,24 @@ TYPES = [
     ("tc", "sched_cls"),
 ]
 
+# eBPF for Windows section names (netebpfext) -> program type names (exact names).
+WINDOWS_TYPES = [
+    ("xdp", "xdp"),
+    ("bind", "bind"),
+    ("cgroup/connect4", "cgroup_sock_addr"),
+    ("cgroup/connect6", "cgroup_sock_addr"),
+    ("cgroup/recv_accept4", "cgroup_sock_addr"),
+    ("cgroup/recv_accept6", "cgroup_sock_addr"),
+    ("sockops", "sock_ops"),
+]
 
-def program_type(section: str) -> str:
-    """libbpf's program type name for a section name."""
-    for prefix, name in TYPES:
+# platform -> (its directory relative to corpus/, its section table)
+PLATFORMS = {"linux": ("", TYPES), "windows": ("windows/", WINDOWS_TYPES)}
+
+
+def program_type(section: str, platform: str = "linux") -> str:
+    """The program type name for a section name (libbpf's on Linux)."""
+    for prefix, name in PLATFORMS[platform][1]:
         if section == prefix or section.startswith(prefix) and prefix.endswith("/"):
             return name
     raise ValueError(f"unknown section {section!r}")
@@ -69,11 +85,12 @@ def kernel_results() -> dict[tuple[str, str], tuple[str, str]]:
                 for r in csv.DictReader(fh, delimiter="\t")}
 
 
-def entries() -> list[dict]:
-    """One manifest entry per program in corpus/src/*.c, in file order."""
-    kernel = kernel_results()
+def entries(platform: str = "linux") -> list[dict]:
+    """One manifest entry per program of a platform's sources (corpus/src/*.c for Linux)."""
+    root = PLATFORMS[platform][0]
+    kernel = kernel_results() if platform == "linux" else {}
     out = []
-    for src in sorted((HERE / "src").glob("*.c")):
+    for src in sorted((HERE / root / "src").glob("*.c")):
         lines = src.read_text().splitlines()
         bugs = [(i + 1, m.group(1)) for i, l in enumerate(lines) if (m := BUG_RE.search(l))]
         if len(bugs) > 1:
@@ -87,15 +104,15 @@ def entries() -> list[dict]:
                 progs.append((sec.group(1), func.group(1), above.group(1) if above else ""))
         if bugs and len(progs) != 1:
             raise SystemExit(f"{src.name}: an unsafe object must hold exactly one program")
-        obj = f"build/{src.stem}.o"
+        obj = f"{root}build/{src.stem}.o"
         for section, function, desc in progs:
             entry = {
                 "object": obj,
-                "source": f"src/{src.name}",
+                "source": f"{root}src/{src.name}",
                 "section": section,
                 "function": function,
-                "type": program_type(section),
-                "platform": "linux",
+                "type": program_type(section, platform),
+                "platform": platform,
                 "cpu": "v4" if "_v4_" in f"_{src.stem}_" else "generic",
                 "verdict": "reject" if bugs else "accept",
             }
@@ -105,6 +122,8 @@ def entries() -> list[dict]:
                 entry["description"] = header_comment(lines).removeprefix("UNSAFE ")
             else:
                 entry["description"] = desc or header_comment(lines)
+            if platform != "linux":
+                entry["kernel"] = "not-applicable"
             for mode, field in (("privileged", "kernel"), ("unprivileged", "kernel_unprivileged")):
                 if (obj, mode) in kernel:
                     result, message = kernel[(obj, mode)]
@@ -124,7 +143,8 @@ HEADER = """\
 
 def main() -> None:
     """Write manifest.yaml."""
-    body = yaml.safe_dump({"programs": entries()}, sort_keys=False, width=1000)
+    programs = [e for platform in PLATFORMS for e in entries(platform)]
+    body = yaml.safe_dump({"programs": programs}, sort_keys=False, width=1000)
     (HERE / "manifest.yaml").write_text(HEADER + body)
 
 
