@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "and maps of an eBPF ELF object.")
     parser.add_argument("file", help="eBPF object file (.o)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--type", dest="prog_type", metavar="TYPE",
+                        help="program type to report instead of the one the section name implies")
     parser.set_defaults(handler=run)
 
 
@@ -70,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     from cfg.elf import load_object
 
     obj = load_object(args.file)
+    if args.prog_type:
+        for prog in obj.programs:
+            prog.type = args.prog_type
     if args.format == "json":
         print(json.dumps(describe(obj), indent=2))
     else:
