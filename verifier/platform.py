@@ -322,7 +322,8 @@ class Platform:
         if section:
             by_section = self._by_section(section)
             if by_section is not None and (not type_name or by_section.base == type_name
-                                           or by_section.name == type_name):
+                                           or by_section.name == type_name
+                                           or type_name not in self.program_types):
                 return by_section
         if type_name:
             return self.program_type(type_name)
