@@ -46,7 +46,7 @@ class Region:
     stack, map_value, global, mem, ringbuf, map_object, code."""
 
     __slots__ = ("name", "kind", "buf", "base", "start", "end", "readable", "writable",
-                 "owner", "__weakref__")
+                 "owner", "view", "views", "__weakref__")
 
     def __init__(self, name: str, kind: str, buf: ctypes.Array, start: int | None = None,
                  size: int | None = None, readable: bool = True, writable: bool = True,
@@ -55,6 +55,10 @@ class Region:
         self.kind = kind
         self.buf = buf
         self.base = ctypes.addressof(buf)
+        self.view = memoryview(buf).cast("B")  # fast buffer export for struct
+        # typed views by access size: an aligned access is one index (native little-endian)
+        self.views = {1: self.view, 2: self.view.cast("H"), 4: self.view.cast("I"),
+                      8: self.view.cast("Q")}
         self.start = self.base if start is None else start
         self.end = self.start + (ctypes.sizeof(buf) if size is None else size)
         self.readable = readable
@@ -88,6 +92,9 @@ class Memory:
     def __init__(self) -> None:
         self._starts: list[int] = []
         self._regions: list[Region] = []
+        # Bumped whenever a region is removed or moved: engines that cache region bounds
+        # drop their caches when it changes (regions only ever get added otherwise).
+        self.epoch = 0
 
     # -- the table ------------------------------------------------------------------------
     def add_region(self, region: Region) -> Region:
@@ -121,12 +128,14 @@ class Memory:
                 del self._regions[i]
                 break
         region.start = region.end = 0
+        self.epoch += 1
 
     def move(self, region: Region, start: int, end: int) -> None:
         """Change a region's bounds inside its buffer (packet head/tail adjustments)."""
         self.remove(region)
         region.start, region.end = start, end
         self.add_region(region)
+        self.epoch += 1
 
     @property
     def regions(self) -> list[Region]:

@@ -19,7 +19,7 @@ from cfg.program import Program
 
 from runtime import context as ctxmod
 from runtime.maps import ArrayMap, MapSet
-from runtime.memory import M64, PACK, UNPACK, MemoryFault, Region, VmError, alloc
+from runtime.memory import M64, PACK, UNPACK, Region, VmError
 
 M32 = 0xFFFFFFFF
 STACK_SIZE = 512
@@ -42,6 +42,9 @@ class Result:
     maps: MapSet
     trace_output: list[str] = field(default_factory=list)
     pc: int | None = None
+
+
+_NO_CACHE = (1, 0, None, 0)  # matches no address
 
 
 class _Exit(Exception):
@@ -182,8 +185,8 @@ class Machine:
                       for i in range(MAX_FRAMES)]
         self.stack_tops = [r.end for r in self.stack]
         self._compiled: dict[int, tuple[list, Region]] = {}
-        self._dummy = Region("none", "none", alloc(8), 1, 0)
-        self._dummy.start, self._dummy.end = 1, 0
+        self._caches: list[list] = []
+        self._epoch = self.memory.epoch
         self.ops: list = []
         self.ctx: ctxmod.Installed | None = None
         self.trace_output: list[str] = []
@@ -297,6 +300,20 @@ class Machine:
         return op
 
     # memory -------------------------------------------------------------------------------
+    # Each load/store instruction keeps a one-element list holding a tuple
+    # (lowest address, highest address, buffer view, buffer base) of the last region it used,
+    # valid for its access size. `invalidate()` resets every cache when the memory epoch moves.
+    def _cache(self) -> list:
+        cache = [_NO_CACHE]
+        self._caches.append(cache)
+        return cache
+
+    def invalidate(self) -> None:
+        """Forget every cached region (a region was moved or removed)."""
+        for cache in self._caches:
+            cache[0] = _NO_CACHE
+        self._epoch = self.memory.epoch
+
     def slow_load(self, a: int, size: int, pc: int, cache: list) -> int:
         """Resolve a load outside the cached region (ctx fields, faults, cache refill)."""
         r = self.memory.find(a, size)
@@ -310,8 +327,8 @@ class Machine:
             return v
         if not r.readable:
             raise self.memory.fault(a, size, False, pc, self.checked, f"{r.name} not readable")
-        cache[0] = r
-        return UNPACK[size](r.buf, a - r.base)[0]
+        cache[0] = (r.start, r.end - size, r.views[size], r.base)
+        return UNPACK[size](r.view, a - r.base)[0]
 
     def slow_store(self, a: int, size: int, value: int, pc: int, cache: list) -> None:
         """Resolve a store outside the cached region."""
@@ -325,18 +342,19 @@ class Machine:
             return
         if not r.writable:
             raise self.memory.fault(a, size, True, pc, self.checked, f"{r.name} is read-only")
-        cache[0] = r
-        PACK[size](r.buf, a - r.base, value & ((1 << (8 * size)) - 1))
+        cache[0] = (r.start, r.end - size, r.views[size], r.base)
+        PACK[size](r.view, a - r.base, value & ((1 << (8 * size)) - 1))
 
     def _op_ldx(self, program, pc, insn, spec, nxt, code):
         regs, d, s, off, size = self.regs, insn.dst, insn.src, insn.off, spec.size
-        unpack, slow, cache = UNPACK[size], self.slow_load, [self._dummy]
+        slow, cache = self.slow_load, self._cache()
+        align, shift = size - 1, size.bit_length() - 1
 
         def op():
             a = regs[s] + off
-            r = cache[0]
-            if r.start <= a and a + size <= r.end:
-                regs[d] = unpack(r.buf, a - r.base)[0]
+            lo, hi, view, base = cache[0]
+            if lo <= a <= hi and not a & align:
+                regs[d] = view[(a - base) >> shift]
             else:
                 regs[d] = slow(a, size, pc, cache)
             return nxt
@@ -344,14 +362,15 @@ class Machine:
 
     def _op_ldxsx(self, program, pc, insn, spec, nxt, code):
         regs, d, s, off, size = self.regs, insn.dst, insn.src, insn.off, spec.size
-        unpack, slow, cache = UNPACK[size], self.slow_load, [self._dummy]
+        slow, cache = self.slow_load, self._cache()
         sign = 1 << (8 * size - 1)
+        align, shift = size - 1, size.bit_length() - 1
 
         def op():
             a = regs[s] + off
-            r = cache[0]
-            if r.start <= a and a + size <= r.end:
-                v = unpack(r.buf, a - r.base)[0]
+            lo, hi, view, base = cache[0]
+            if lo <= a <= hi and not a & align:
+                v = view[(a - base) >> shift]
             else:
                 v = slow(a, size, pc, cache)
             regs[d] = ((v ^ sign) - sign) & M64
@@ -365,16 +384,17 @@ class Machine:
         return self._store(pc, insn.dst, insn.off, spec.size, nxt, src=insn.src)
 
     def _store(self, pc, d, off, size, nxt, imm=None, src=None):
-        regs, pack, slow, cache = self.regs, PACK[size], self.slow_store, [self._dummy]
+        regs, slow, cache = self.regs, self.slow_store, self._cache()
         mask = (1 << (8 * size)) - 1
+        align, shift = size - 1, size.bit_length() - 1
         if imm is not None:
             k = imm & mask
 
             def op():
                 a = regs[d] + off
-                r = cache[0]
-                if r.start <= a and a + size <= r.end:
-                    pack(r.buf, a - r.base, k)
+                lo, hi, view, base = cache[0]
+                if lo <= a <= hi and not a & align:
+                    view[(a - base) >> shift] = k
                 else:
                     slow(a, size, k, pc, cache)
                 return nxt
@@ -382,9 +402,9 @@ class Machine:
 
         def op():
             a = regs[d] + off
-            r = cache[0]
-            if r.start <= a and a + size <= r.end:
-                pack(r.buf, a - r.base, regs[src] & mask)
+            lo, hi, view, base = cache[0]
+            if lo <= a <= hi and not a & align:
+                view[(a - base) >> shift] = regs[src] & mask
             else:
                 slow(a, size, regs[src] & mask, pc, cache)
             return nxt
@@ -401,25 +421,25 @@ class Machine:
               "and": lambda o, v: o & v, "xor": lambda o, v: o ^ v,
               "xchg": lambda o, v: v}.get(base_op)
         checked = self.checked
-        cache = [self._dummy]
+        cache = self._cache()
 
         def op():
             a = regs[d] + off
-            r = cache[0]
-            if not (r.start <= a and a + size <= r.end):
+            lo, hi, view, base = cache[0]
+            if not lo <= a <= hi:
                 r = mem.find(a, size)
                 if r is None or a < r.start or r.kind == "ctx" or not r.writable:
                     why = "atomic on ctx" if r is not None and r.kind == "ctx" else ""
                     raise mem.fault(a, size, True, pc, checked, why)
-                cache[0] = r
-            o = a - r.base
-            old = unpack(r.buf, o)[0]
+                lo, hi, view, base = cache[0] = (r.start, r.end - size, r.view, r.base)
+            o = a - base
+            old = unpack(view, o)[0]
             if fn is None:  # cmpxchg
                 if (regs[0] & mask) == old:
-                    pack(r.buf, o, regs[s] & mask)
+                    pack(view, o, regs[s] & mask)
                 regs[0] = old
             else:
-                pack(r.buf, o, fn(old, regs[s] & mask))
+                pack(view, o, fn(old, regs[s] & mask))
                 if fetch:
                     regs[s] = old
             return nxt
@@ -529,8 +549,12 @@ class Machine:
             return self._trap(pc, f"unknown helper {insn.imm}")
         m = self
 
+        mem = self.memory
+
         def op():
             regs[0] = fn(m, regs[1], regs[2], regs[3], regs[4], regs[5]) & M64
+            if mem.epoch != m._epoch:
+                m.invalidate()
             return nxt
         return op
 
@@ -552,6 +576,8 @@ class Machine:
                 raise VmError(f"callx to {v:#x}: neither a function of the program nor a "
                               f"helper id", pc)
             regs[0] = fn(m, regs[1], regs[2], regs[3], regs[4], regs[5]) & M64
+            if m.memory.epoch != m._epoch:
+                m.invalidate()
             return nxt
         return op
 
@@ -572,6 +598,7 @@ class Machine:
             for r in old.values():
                 memory.remove(r)
         self.ctx = ctxmod.install(context or ctxmod.Context("none"), memory)
+        self.invalidate()
         for r in self.stack:
             ctypes.memset(r.start, 0, STACK_SIZE)
         regs = self.regs
