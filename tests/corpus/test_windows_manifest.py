@@ -52,6 +52,8 @@ LAYOUTS = {
                           "remote_ip4": 28, "remote_ip6": 28, "remote_port": 44, "protocol": 48,
                           "compartment_id": 52, "interface_luid": 56}),
 }
+CONTEXT_STRUCTS = {"xdp": "xdp_md", "bind": "_bind_md", "cgroup_sock_addr": "bpf_sock_addr",
+                   "sock_ops": "bpf_sock_ops"}
 WINDOWS_MAP_TYPES = set(range(1, 15))
 LEGACY_MAP_SIZE = 32  # struct _ebpf_map_definition_in_file: eight u32
 BUG_RE = re.compile(r"/\*\s*BUG:\s*([a-z-]+)\s*\*/")
@@ -254,3 +256,21 @@ def test_manifest_is_generated_from_the_sources() -> None:
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     assert gen.entries("windows") == PROGRAMS, "run: python3 corpus/gen_manifest.py"
+
+
+def test_the_windows_platform_table_agrees_with_the_corpus_header() -> None:
+    """verifier/platforms/windows.py and our header encode the same facts (types, layouts, helper ids)."""
+    from verifier.platform import get_platform
+
+    platform = get_platform("windows")
+    for entry in PROGRAMS:
+        pt = platform.program_type(entry["section"])
+        assert pt.base == entry["type"], _id(entry)
+        size, members = LAYOUTS[CONTEXT_STRUCTS[entry["type"]]]
+        assert pt.context.size == size, _id(entry)
+        for offset in members.values():
+            field = pt.context.field_containing(offset)
+            assert field is not None and field.offset == offset, (pt.context.name, offset)
+        assert {h.id for h in pt.own_helpers} == TYPE_HELPERS[entry["type"]], _id(entry)
+    assert GENERAL_HELPERS <= set(platform.helpers)
+    assert WINDOWS_MAP_TYPES <= set(platform.map_types)
