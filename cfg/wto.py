@@ -42,10 +42,31 @@ class Component:
         return _flatten([self])
 
     def __str__(self) -> str:
-        return "(" + " ".join(str(e) for e in self) + ")"
+        return _text([self])
+
+    def __repr__(self) -> str:
+        return f"Component({self})"
 
 
 WtoElement = Union[Hashable, Component]
+
+
+def _text(elements) -> str:
+    """Bourdoncle's notation, `1 2 (3 4 (5 6) 7) 8`, without recursion."""
+    parts: list[str] = []
+    stack = [iter(elements)]
+    while stack:
+        for elem in stack[-1]:
+            if isinstance(elem, Component):
+                parts.append("(" + str(elem.head))
+                stack.append(iter(elem.body))
+                break
+            parts.append(str(elem))
+        else:
+            stack.pop()
+            if stack:               # a component's body ended
+                parts[-1] += ")"
+    return " ".join(parts)
 
 
 def _flatten(elements) -> list[Hashable]:
@@ -70,21 +91,24 @@ class Wto:
         self.order = order
         self.heads: set[Hashable] = set()
         self.components: dict[Hashable, Component] = {}
-        self._nesting: dict[Hashable, tuple[Hashable, ...]] = {}
+        # Innermost head containing each node (a head: itself), and each head's enclosing
+        # head: O(n) memory however deep the nesting; `nesting` walks the chain.
+        self._inner: dict[Hashable, Hashable | None] = {}
+        self._outer: dict[Hashable, Hashable | None] = {}
         self._position: dict[Hashable, int] = {}
-        stack: list[tuple[Iterator[WtoElement], tuple[Hashable, ...]]] = [(iter(order), ())]
+        stack: list[tuple[Iterator[WtoElement], Hashable | None]] = [(iter(order), None)]
         while stack:
-            it, heads = stack[-1]
+            it, head = stack[-1]
             for elem in it:
                 if isinstance(elem, Component):
                     self.heads.add(elem.head)
                     self.components[elem.head] = elem
-                    inner = heads + (elem.head,)
-                    self._nesting[elem.head] = inner
+                    self._outer[elem.head] = head
+                    self._inner[elem.head] = elem.head
                     self._position[elem.head] = len(self._position)
-                    stack.append((iter(elem.body), inner))
+                    stack.append((iter(elem.body), elem.head))
                     break
-                self._nesting[elem] = heads
+                self._inner[elem] = head
                 self._position[elem] = len(self._position)
             else:
                 stack.pop()
@@ -110,15 +134,33 @@ class Wto:
     def nesting(self, node: Hashable) -> tuple[Hashable, ...]:
         """Heads of the components containing `node`, outermost first (Bourdoncle's omega): a
         head's own component contains it, so a head's nesting ends with itself."""
-        return self._nesting[node]
+        chain = []
+        head = self._inner[node]
+        while head is not None:
+            chain.append(head)
+            head = self._outer[head]
+        chain.reverse()
+        return tuple(chain)
+
+    def depth(self, node: Hashable) -> int:
+        """len(nesting(node))."""
+        return len(self.nesting(node))
+
+    def head_of(self, node: Hashable) -> Hashable | None:
+        """The head of the innermost component containing `node` (itself for a head)."""
+        return self._inner[node]
+
+    def parent_head(self, head: Hashable) -> Hashable | None:
+        """The head of the component enclosing the component of `head` (None at top level)."""
+        return self._outer[head]
 
     def component_of(self, node: Hashable) -> Component | None:
         """The innermost component containing `node` (None at top level)."""
-        heads = self._nesting[node]
-        return self.components[heads[-1]] if heads else None
+        head = self._inner[node]
+        return self.components[head] if head is not None else None
 
     def __str__(self) -> str:
-        return " ".join(str(e) for e in self.order)
+        return _text(self.order)
 
     def __repr__(self) -> str:
         return f"Wto({self})"
@@ -211,6 +253,5 @@ def loops(graph: nx.DiGraph, entry: Hashable, order: Wto | None = None) -> list[
     for head, comp in order.components.items():
         body = frozenset(comp.nodes())
         back = frozenset((u, head) for u in graph.predecessors(head) if u in body)
-        nest = order.nesting(head)
-        out.append(Loop(head, body, back, nest[-2] if len(nest) > 1 else None))
+        out.append(Loop(head, body, back, order.parent_head(head)))
     return out

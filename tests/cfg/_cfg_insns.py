@@ -66,3 +66,25 @@ def prog(*insns: Insn, functions=(), line_info=None, name: str = "prog") -> Prog
     fns = tuple(Function(n, s, e) for n, s, e in functions)
     lines = {pc: LineInfo("t.c", line) for pc, line in (line_info or {}).items()}
     return Program(list(insns), name=name, functions=fns, line_info=lines)
+
+
+class shallow_stack:
+    """Lower the recursion limit to `extra` frames above the caller's depth, so that code that
+    recurses once per node (instead of using an explicit stack) fails on a modest input."""
+
+    def __init__(self, extra: int = 80) -> None:
+        self.extra = extra
+
+    def __enter__(self):
+        import inspect
+        import sys
+
+        self.saved = sys.getrecursionlimit()
+        sys.setrecursionlimit(len(inspect.stack(0)) + self.extra)
+        return self
+
+    def __exit__(self, *exc):
+        import sys
+
+        sys.setrecursionlimit(self.saved)
+        return False

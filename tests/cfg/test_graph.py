@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _cfg_insns import (add, call, call_local, callx, exit_, gotol, ja, jcond, kfunc, lddw,
-                        may_goto, mov, prog)
+                        may_goto, mov, prog, shallow_stack)
 from cfg import isa
 from cfg.errors import ProgramError
 from cfg.graph import Condition, build, inline
@@ -339,3 +339,25 @@ def test_blocks_match_leaders(p):
     assert {n for n in g if g.nodes[n]["reachable"]} == reach
     dead = {pc for w in g.graph["warnings"] for pc in p.pcs if w.start <= pc <= w.end}
     assert dead == {pc for n in g if n not in reach for pc, _ in g.nodes[n]["block"].insns}
+
+
+
+def test_deeply_nested_loops_need_no_recursion():
+    # k nested loops: heads at pcs 0..k-1, back jumps at k..2k-1 (innermost first), so the DFS
+    # and the component nesting are both k deep, far more than the recursion limit allows.
+    k = 300
+    insns = [add(1, 1) for _ in range(k)]
+    for i in range(k):
+        here = k + i
+        head = k - 1 - i
+        insns.append(jcond("jlt", 1, 5, head - here - 1))
+    insns.append(exit_())
+    p = prog(*insns)
+    with shallow_stack():
+        graphs = [build(p), inline(p)]
+        for g in graphs:
+            w = wto(g, g.graph["entry"])
+            found = loops(g, g.graph["entry"], w)
+            depth = max(w.depth(n) for n in g)
+            nest = w.nesting(k - 1 if g.graph["kind"] == "build" else ((), k - 1))
+    assert len(w.heads) == k and depth == k and len(found) == k and len(nest) == k

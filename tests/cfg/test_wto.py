@@ -1,12 +1,11 @@
 """Bourdoncle's weak topological order: laws on random graphs, cross-checked with networkx."""
 from __future__ import annotations
 
-import sys
-
 import networkx as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _cfg_insns import shallow_stack
 from cfg.wto import Component, Wto, loops, wto
 
 
@@ -123,13 +122,28 @@ def test_self_loop_is_a_component():
     assert str(w) == "0 (1) 2" and w.heads == {1}
 
 
+
 def test_deep_graph_does_not_recurse():
-    # A long chain of nested loops: each node i has an edge back to 0 and to i + 1, so the
-    # DFS is as deep as the graph; well past Python's recursion limit.
-    n = sys.getrecursionlimit() * 3
+    # A chain of 2-cycles: the DFS is as deep as the graph, the nesting shallow.
+    n = 4000
     g = nx.DiGraph()
     nx.add_path(g, range(n))
     g.add_edges_from((i, i - 1) for i in range(1, n, 2))
-    w = wto(g, 0)
+    with shallow_stack():
+        w = wto(g, 0)
     assert len(w) == n
-    assert isinstance(w, Wto) and all(h % 2 == 0 for h in w.heads)
+    assert isinstance(w, Wto) and w.heads == set(range(0, n, 2))
+
+
+def test_deep_nesting_does_not_recurse():
+    k = 300
+    g = nx.DiGraph()
+    nx.add_path(g, range(2 * k))
+    g.add_edges_from((k + i, k - 1 - i) for i in range(k))
+    with shallow_stack():
+        w = wto(g, 0)
+        found = loops(g, 0, w)
+        text = str(w)
+        nodes = w.components[0].nodes()
+    assert w.nesting(k - 1) == tuple(range(k)) and len(found) == k
+    assert text.count("(") == k and nodes == list(range(2 * k))
