@@ -17,14 +17,14 @@ from typing import Iterable, Sequence
 from cfg import asm_llvm, asm_ubpf
 from cfg.asmtext import Pending, strip_comment
 from cfg.errors import AsmError, DecodeError
-from cfg.isa import Insn, check
+from cfg.isa import Insn, check, decode
 
 SYNTAXES = ("llvm", "ubpf")
 _PARSERS = {"llvm": asm_llvm.parse, "ubpf": asm_ubpf.parse}
 _FORMATTERS = {"llvm": asm_llvm.format, "ubpf": asm_ubpf.format}
 
 # llvm-objdump listing furniture
-_OBJDUMP_PC = re.compile(r"^\s*\d+:\s+(?:(?:[0-9a-f]{2} ){7,15}[0-9a-f]{2}(?:\s+|$))?")
+_OBJDUMP_PC = re.compile(r"^\s*\d+:\s+(?:((?:[0-9a-f]{2} ){7,15}[0-9a-f]{2})(?:\s+|$))?")
 _OBJDUMP_FUNC = re.compile(r"^[0-9a-fA-F]+\s+<([^>]+)>:$")
 _OBJDUMP_SKIP = re.compile(r"^(?:\S+:\s+file format .*|Disassembly of section .*|"
                            r"[0-9a-fA-F]+:\s+R_BPF\S*\s.*)$")
@@ -39,10 +39,12 @@ def _syntax(syntax: str) -> str:
     return syntax
 
 
-def _statements(text: str, syntax: str) -> Iterable[tuple[int, list[str], str]]:
-    """(line number, labels defined on the line, instruction text or '') for each line."""
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
+def _statements(text: str, syntax: str) -> Iterable[tuple[int, list[str], str, bytes | None]]:
+    """(line number, labels defined on the line, instruction text or '', raw bytes of an
+    llvm-objdump line or None) for each line."""
+    for number, text_line in enumerate(text.splitlines(), 1):
+        line = text_line.strip()
+        raw = None
         if not line:
             continue
         if syntax == "llvm":
@@ -52,10 +54,14 @@ def _statements(text: str, syntax: str) -> Iterable[tuple[int, list[str], str]]:
             if fm:
                 name = fm.group(1)
                 if re.fullmatch(r"[A-Za-z_.$][\w.$]*", name) and not name.startswith(".text"):
-                    yield number, [name], ""
+                    yield number, [name], "", None
                 continue
             line = _KERNEL_LOG_PC.sub("", line)
-            line = _OBJDUMP_PC.sub("", line, count=1)
+            pm = _OBJDUMP_PC.match(line)
+            if pm:
+                if pm.group(1):
+                    raw = bytes.fromhex(pm.group(1))
+                line = line[pm.end():]
         line = strip_comment(line)
         if syntax == "llvm":
             line = _ANNOTATION.sub("", line)
@@ -67,7 +73,7 @@ def _statements(text: str, syntax: str) -> Iterable[tuple[int, list[str], str]]:
             labels.append(m.group(1))
             line = m.group(2).strip()
         if line or labels:
-            yield number, labels, line
+            yield number, labels, line, raw
 
 
 def parse_program(text: str, syntax: str = "llvm") -> tuple[list[Insn], dict[str, int]]:
@@ -77,7 +83,7 @@ def parse_program(text: str, syntax: str = "llvm") -> tuple[list[Insn], dict[str
     pending: list[tuple[int, int, Pending]] = []  # (line, pc, pending)
     first_exit: int | None = None
     pc = 0
-    for number, names, body in _statements(text, syntax):
+    for number, names, body, raw in _statements(text, syntax):
         for name in names:
             if name in labels:
                 raise AsmError(f"label {name!r} defined twice", number)
@@ -88,6 +94,8 @@ def parse_program(text: str, syntax: str = "llvm") -> tuple[list[Insn], dict[str
             item = parse(body)
         except AsmError as exc:
             raise AsmError(exc.detail, number) from None
+        if raw is not None and item.label is None:
+            item = _prefer_bytes(item, raw)
         if first_exit is None and item.insn.opcode == 0x95:
             first_exit = pc
         pending.append((number, pc, item))
@@ -114,6 +122,31 @@ def parse_program(text: str, syntax: str = "llvm") -> tuple[list[Insn], dict[str
             raise AsmError(f"invalid instruction: {exc.detail}", number) from None
         out.append(insn)
     return out, labels
+
+
+def _lossy(insn: Insn) -> Insn:
+    """What llvm-objdump's text keeps of an instruction: it prints bpf-to-bpf and kfunc calls
+    as helper calls, drops the offset of a map-value lddw and the imm of an indirect packet
+    load."""
+    if insn.opcode == 0x85:
+        return Insn(insn.opcode, insn.dst, 0, insn.off, insn.imm)
+    if insn.opcode == 0x18 and insn.src:
+        return Insn(insn.opcode, insn.dst, insn.src, insn.off, insn.imm, 0)
+    if insn.opcode in (0x40, 0x48, 0x50):
+        return Insn(insn.opcode, insn.dst, insn.src, insn.off, 0)
+    return insn
+
+
+def _prefer_bytes(item: Pending, raw: bytes) -> Pending:
+    """On an llvm-objdump line, take the raw bytes when the text is what llvm-objdump prints
+    for them: they hold what the text cannot (local calls, map-value offsets)."""
+    try:
+        decoded = decode(raw)
+    except DecodeError:
+        return item
+    if len(decoded) == 1 and _lossy(decoded[0]) == _lossy(item.insn):
+        return Pending(decoded[0])
+    return item
 
 
 def assemble(text: str, syntax: str = "llvm") -> list[Insn]:
