@@ -262,6 +262,10 @@ class IntervalDomain:
         """Variables with a non-top interval."""
         return set(self._env)
 
+    def contains(self, env: dict[str, int]) -> bool:
+        """Whether a concrete state (a value for every constrained variable) is represented."""
+        return not self._bottom and all(iv.contains(env[v]) for v, iv in self._env.items())
+
     def __str__(self) -> str:
         return "{" + ", ".join(self.constraints()) + "}"
 

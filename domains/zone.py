@@ -597,6 +597,13 @@ class ZoneDomain:
         """Variables that appear in some constraint."""
         return {v for v in self._succ if v != ZERO and (self._succ[v] or self._pred.get(v))}
 
+    def contains(self, env: dict[str, int]) -> bool:
+        """Whether a concrete state (a value for every constrained variable) is represented."""
+        if self._bottom:
+            return False
+        val = lambda v: 0 if v == ZERO else env[v]  # noqa: E731
+        return all(val(j) - val(i) <= w for i, j, w in self._edges())
+
     def distance(self, i: str, j: str) -> float | int:
         """The best upper bound of `j - i` (POS_INF when unbounded); '' is the constant 0."""
         z = self._view()
