@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from cfg.btf import Btf, read_string
+from cfg.btf import Btf
 from cfg.errors import ElfError
 
 BTF_EXT_MAGIC = 0xEB9F

@@ -13,6 +13,7 @@ file and the problem.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 import struct
@@ -25,7 +26,7 @@ from cfg.elf_maps import (STRUCT_OPS_SECTIONS, Extern, FoundMap, btf_maps, data_
                           data_section_kind, find_externs, kconfig_map, legacy_maps,
                           struct_ops_maps)
 from cfg.elf_reader import (R_BPF_NONE, SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_FUNC,
-                            STT_NOTYPE, STT_OBJECT, RawElf, Reloc, Section, Symbol, read_elf)
+                            STT_NOTYPE, STT_OBJECT, Reloc, Section, Symbol, read_elf)
 from cfg.errors import BpfcheckError, ElfError
 from cfg.isa import (CALL_KFUNC, CALL_LOCAL, CLS_JMP, JMP_CALL, LDDW_CODE, LDDW_MAP_IDX,
                      LDDW_MAP_IDX_VALUE, LDDW_VARIABLE, OPCODE_LDDW, decode)
@@ -155,6 +156,7 @@ class _Loader:
     def __init__(self, path: str, data: bytes) -> None:
         self.path = path
         self.data = data
+        self._by_section: dict[int, list[_Func]] | None = None
 
     # --- top level ---------------------------------------------------------------------------
     def load(self) -> EbpfObject:
@@ -270,9 +272,15 @@ class _Loader:
         return out
 
     def _func_at(self, sec: Section, slot: int) -> _Func | None:
-        for f in self.funcs:
-            if f.section.index == sec.index and f.start <= slot < f.end:
-                return f
+        """The function of `sec` containing `slot` (functions are sorted and disjoint)."""
+        if self._by_section is None:
+            self._by_section = {}
+            for f in self.funcs:
+                self._by_section.setdefault(f.section.index, []).append(f)
+        funcs = self._by_section.get(sec.index, [])
+        i = bisect.bisect_right([f.start for f in funcs], slot) - 1
+        if i >= 0 and funcs[i].start <= slot < funcs[i].end:
+            return funcs[i]
         return None
 
     def _reloc_table(self, sec: Section, rels: list[Reloc]) -> dict[int, Reloc]:

@@ -17,7 +17,8 @@ import struct
 from dataclasses import dataclass
 
 from cfg.btf import Btf, BtfType
-from cfg.elf_reader import STT_FILE, STT_SECTION, SHT_NOBITS, SHT_PROGBITS, RawElf, Section, Symbol
+from cfg.elf_reader import (SHT_NOBITS, SHT_PROGBITS, STT_FILE, STT_SECTION, RawElf, Section,
+                            Symbol)
 from cfg.errors import ElfError
 from cfg.program import MAP_TYPE_IDS, MapDef
 
@@ -51,8 +52,7 @@ class Extern:
 
 def legacy_maps(raw: RawElf, sec: Section) -> list[FoundMap]:
     """Maps of a legacy `maps` section (struct bpf_map_def records named by symbols)."""
-    syms = sorted((s for s in raw.symbols if s.shndx == sec.index and s.name
-                   and s.type not in (STT_SECTION, STT_FILE)), key=lambda s: (s.value, s.index))
+    syms = symbols_in(raw, sec)
     if not syms:
         if sec.size:
             raise ElfError(f"section {sec.name!r} has map definitions but no symbols naming them")

@@ -384,6 +384,35 @@ def test_overlapping_functions():
         load_bytes(data)
 
 
+def symbol_index(data: bytes, name: str) -> int:
+    symtab = ELFFile(io.BytesIO(data)).get_section_by_name(".symtab")
+    return next(i for i, s in enumerate(symtab.iter_symbols()) if s.name == name)
+
+
+def test_lddw_to_a_section_without_maps_or_data():
+    data = CALLS.read_bytes()
+    off, _ = section_file_range(data, ".relxdp")
+    data = patch(data, off + 8, "<Q", (symbol_index(data, "LICENSE") << 32) | 1)
+    with pytest.raises(ElfError, match="'LICENSE' in section 'license', which holds neither"):
+        load_bytes(data)
+
+
+def test_call_to_data_is_rejected():
+    data = CALLS.read_bytes()
+    off, _ = section_file_range(data, ".relxdp")
+    # the second relocation of xdp is the call to global_helper; point it at `counter`
+    data = patch(data, off + 16 + 8, "<Q", (symbol_index(data, "counter") << 32) | 10)
+    with pytest.raises(ElfError, match="call at 'first'.* to 'counter', which is not code"):
+        load_bytes(data)
+
+
+def test_btf_maps_need_btf():
+    data = MAPS.read_bytes()
+    data = patch(data, section_header_offset(data, ".BTF"), "<I", 0)  # the section loses its name
+    with pytest.raises(ElfError, match="'.maps' needs BTF"):
+        load_bytes(data)
+
+
 def test_garbage_btf():
     data = bytearray(CALLS.read_bytes())
     off, size = section_file_range(bytes(data), ".BTF")
