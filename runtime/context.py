@@ -178,7 +178,7 @@ def install(context: Context, memory: Memory) -> Installed:
         for name, value in context.fields:
             if name not in names or name in ("data", "data_end", "data_meta"):
                 raise BpfcheckError(f"xdp_md has no settable field {name!r}")
-            PACK[4](inst.ctx.buf, names[name], value)
+            PACK[4](inst.ctx.view, inst.ctx.start - inst.ctx.base + names[name], value)
         inst.pointer_fields = {0: lambda: inst.packet.start, 4: lambda: inst.packet.end,
                                8: lambda: inst.meta.start}
         inst.r1 = inst.ctx.start
@@ -199,7 +199,9 @@ def install(context: Context, memory: Memory) -> Installed:
             off, size = SKB_FIELDS[name]
             if name in ("data", "data_end", "data_meta", "flow_keys", "sk"):
                 raise BpfcheckError(f"__sk_buff.{name} cannot be set")
-            PACK[min(size, 8)](inst.ctx.buf, off, value)
+            if size > 8:
+                raise BpfcheckError(f"__sk_buff.{name} is an array: set it by bytes")
+            PACK[size](inst.ctx.view, inst.ctx.start - inst.ctx.base + off, value)
         inst.pointer_fields = {76: lambda: inst.packet.start, 80: lambda: inst.packet.end,
                                140: lambda: inst.meta.start}
         writable = set()

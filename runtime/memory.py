@@ -163,13 +163,11 @@ class Memory:
             return None
         i = bisect.bisect_right(self._starts, addr)
         best, dist = None, None
-        for j in (i - 1, i):
-            if 0 <= j < len(self._regions):
-                r = self._regions[j]
-                d = 0 if r.start <= addr < r.end else min(abs(addr - r.start),
-                                                          abs(addr - r.end))
-                if dist is None or d < dist:
-                    best, dist = r, d
+        for j in range(max(0, i - 2), min(len(self._regions), i + 2)):
+            r = self._regions[j]
+            d = 0 if r.start <= addr < r.end else min(abs(addr - r.start), abs(addr - r.end))
+            if dist is None or d < dist or (d == dist and r.size > best.size):
+                best, dist = r, d
         return best
 
     def fault(self, addr: int, size: int, write: bool, pc: int | None, checked: bool = True,
