@@ -75,8 +75,8 @@ class Condition:
         left = f"{reg}{self.left}"
         if self.is_reg:
             right = f"{reg}{self.right}"
-        elif self.op in ("jset", "jnset"):
-            right = hex(self.right) if self.right >= 0 else str(self.right)
+        elif self.op in ("jset", "jnset") or abs(self.right) >= 0x1000:
+            right = hex(self.right)
         else:
             right = str(self.right)
         if self.op == "jset":

@@ -67,6 +67,12 @@ def test_jset_strings():
     assert str(cond) == "r1 & 0x4" and str(cond.negate()) == "!(r1 & 0x4)"
 
 
+def test_large_immediates_print_in_hex():
+    assert str(Condition("jeq", 64, 1, 0x100000A, False)) == "r1 == 0x100000a"
+    assert str(Condition("jsgt", 32, 1, -0x1000, False)) == "w1 s> -0x1000"
+    assert str(Condition("jsgt", 32, 1, -4095, False)) == "w1 s> -4095"
+
+
 def test_jump_to_next_is_one_unconditional_edge():
     g = build(prog(jcond("jeq", 1, 0, 0), mov(0, 0), exit_()))
     assert list(g.successors(0)) == [1]

@@ -132,3 +132,13 @@ def test_malformed_programs_are_one_line_errors(capsys, tmp_path):
     assert code == 2 and err.startswith("bpfcheck: error:")
     code, _, err = run(capsys, "cfg", PARSER, "-o", str(tmp_path / "g.gif"))
     assert code == 2 and "format" in err
+
+
+def test_invariants_and_errors_drawn(capsys):
+    path = str(ROOT / "corpus/build/bad_xdp_off_by_one.o")
+    code, out, _ = run(capsys, "cfg", path, "--invariants")
+    assert code == 0
+    assert 'BGCOLOR="#ffb3b3"' in out and "packet-bounds" in out and 'color="red3"' in out
+    assert "packet_size" in out          # invariants are written in the blocks
+    code, plain, _ = run(capsys, "cfg", path)
+    assert "packet_size" not in plain and "BGCOLOR" not in plain

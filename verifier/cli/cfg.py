@@ -99,15 +99,19 @@ def _verifier_hooks(program, graph, domain):
         inv = invariants.get(node, invariants.get(block.first_pc))
         if inv is not None:
             annotations[node] = str(inv)
-    highlight, notes = {}, {}
+    highlight, notes, block_colors = {}, {}, {}
     for err in getattr(report, "errors", ()):
         pc = getattr(err, "pc", None)
         if pc is None:
             continue
         highlight[pc] = "#ffb3b3"
         kind = getattr(err, "kind", "")
-        notes[pc] = f"{kind}: {getattr(err, 'message', err)}" if kind else str(err)
-    return annotations, highlight, notes
+        text = f"{kind}: {getattr(err, 'message', err)}" if kind else str(err)
+        notes[pc] = notes[pc] + "\n" + text if pc in notes else text
+        for node, data in graph.nodes(data=True):
+            if data["block"].first_pc <= pc <= data["block"].last_pc:
+                block_colors[node] = "red3"
+    return annotations, highlight, notes, block_colors
 
 
 def run_cfg(args) -> int:
@@ -147,17 +151,18 @@ def run_cfg(args) -> int:
         _write_text(out, text)
         return 0
 
-    annotations = highlight = notes = None
+    annotations = highlight = notes = block_colors = None
     if args.invariants:
         if len(programs) != 1:
             print("bpfcheck: error: --invariants needs one program (use --section)",
                   file=sys.stderr)
             return 2
-        annotations, highlight, notes = _verifier_hooks(programs[0], graphs[0], args.domain)
+        annotations, highlight, notes, block_colors = _verifier_hooks(programs[0], graphs[0],
+                                                                      args.domain)
     graph = _combine(graphs, programs)
     title = programs[0].name if len(programs) == 1 else Path(args.file).name
     view = render.render(graph, programs[0] if len(programs) == 1 else None, annotations,
-                         highlight, notes, title=title, syntax=args.syntax,
+                         highlight, notes, block_colors, title=title, syntax=args.syntax,
                          show_source=not args.no_source)
     if fmt == "dot":
         _write_text(out, view.dot)
