@@ -204,6 +204,10 @@ def _shift_amount(b: Interval, width: int, signed: bool) -> Interval:
 def alu(op: str, a: Interval, b: Interval | None, width: int, signed: bool) -> Interval:
     """Sound result of `a op b` on `width`-bit machine integers, in the view given by `signed`."""
     a = clamp(a, width, signed)
+    if a.lo == a.hi and (b is None or b.lo == b.hi) and op in ALU_OPS:
+        y = 0 if b is None else b.lo
+        if op == "neg" or (b is not None and full_range(width, signed).contains(y)):  # type: ignore[arg-type]
+            return Interval.const(concrete_alu(op, a.lo, y, width, signed))  # type: ignore[arg-type]
     if op == "neg":
         return wrap(-a, width, signed)
     if b is None:
