@@ -40,7 +40,7 @@ from cfg.isa import CALL_HELPER, CALL_LOCAL, LDDW_CODE, Insn
 from cfg.program import Function, LineInfo, Program
 
 MAX_CALL_FRAMES = 8          # the kernel's MAX_CALL_FRAMES: the entry frame plus 7 calls
-MAX_INLINED_BLOCKS = 1_000_000
+MAX_INLINED_BLOCKS = 250_000
 HELPER_TAIL_CALL = 12
 
 _NEGATE = {
@@ -175,9 +175,10 @@ def _check_target(program: Program, pc: int, target: int, what: str) -> None:
 def _functions(program: Program, kinds: list[str]) -> list[Function]:
     """The program's functions: as declared, or (when the program declares only the default
     single function) one per call target and code address, as the kernel finds subprograms."""
-    declared = sorted(program.functions, key=lambda f: f.start)
+    declared = sorted((f for f in program.functions if f.end > f.start),  # drop empty ones
+                      key=lambda f: f.start)
     end = program.end_pc
-    if len(declared) == 1 and declared[0].start == 0 and declared[0].end == end:
+    if not declared or len(declared) == 1 and declared[0].start == 0 and declared[0].end == end:
         starts = {0}
         for (pc, insn), kind in zip(program.items(), kinds):
             if kind == "call" and insn.src == CALL_LOCAL:
@@ -189,12 +190,12 @@ def _functions(program: Program, kinds: list[str]) -> list[Function]:
             _check_target(program, pc, target, "call" if kind == "call" else "function address")
             starts.add(target)
         ordered = sorted(starts)
-        name = declared[0].name
+        name = declared[0].name if declared else program.name
         return [Function(name if s == 0 else f"{name}+{s}", s, e)
                 for s, e in zip(ordered, ordered[1:] + [end])]
     prev = 0
     for fn in declared:
-        if fn.start != prev or fn.end <= fn.start:
+        if fn.start != prev:
             raise ProgramError(f"functions do not tile the program: {fn.name} spans pcs "
                                f"[{fn.start}, {fn.end}) after pc {prev}")
         if program.index_of(fn.start) is None:

@@ -151,7 +151,12 @@ def test_jump_between_functions_is_rejected():
 
 def test_functions_must_tile_the_program():
     with pytest.raises(ProgramError, match="tile"):
-        build(prog(mov(0, 0), exit_(), exit_(), functions=[("main", 0, 2), ("f", 3, 3)]))
+        build(prog(mov(0, 0), exit_(), exit_(), functions=[("main", 0, 1), ("f", 2, 3)]))
+    with pytest.raises(ProgramError, match="end at pc 2"):
+        build(prog(mov(0, 0), exit_(), exit_(), functions=[("main", 0, 2)]))
+    # empty functions (symbols of size 0) are ignored
+    g = build(prog(mov(0, 0), exit_(), functions=[("main", 0, 2), ("nothing", 2, 2)]))
+    assert g.graph["functions"] == {"main": 0}
 
 
 def test_mutual_recursion_is_rejected():
@@ -367,3 +372,59 @@ def test_deeply_nested_loops_need_no_recursion():
             depth = max(w.depth(n) for n in g)
             nest = w.nesting(k - 1 if g.graph["kind"] == "build" else ((), k - 1))
     assert len(w.heads) == k and depth == k and len(found) == k and len(nest) == k
+
+
+@st.composite
+def programs_with_calls(draw):
+    """Random programs of 1-4 functions; function i may call functions j > i (no recursion)."""
+    nfun = draw(st.integers(1, 4))
+    sizes = [draw(st.integers(2, 12)) for _ in range(nfun)]
+    starts = [sum(sizes[:i]) for i in range(nfun)]
+    insns = []
+    for f in range(nfun):
+        lo, hi = starts[f], starts[f] + sizes[f]
+        for pc in range(lo, hi - 1):
+            kind = draw(st.sampled_from(["mov", "jcond", "call"] if f + 1 < nfun
+                                        else ["mov", "jcond"]))
+            if kind == "jcond":
+                target = draw(st.integers(lo, hi - 1))
+                insns.append(jcond("jgt", 1, 0, target - pc - 1))
+            elif kind == "call":
+                callee = draw(st.integers(f + 1, nfun - 1))
+                insns.append(call_local(starts[callee] - pc - 1))
+            else:
+                insns.append(mov(0, pc))
+        insns.append(exit_())
+    return prog(*insns)
+
+
+@given(programs_with_calls())
+@settings(max_examples=150, deadline=None)
+def test_inline_frames_calls_and_returns_are_consistent(p):
+    g = inline(p)
+    b = build(p)
+    entry = g.graph["entry"]
+    assert nx.descendants(g, entry) | {entry} == set(g)
+    for (frame, pc), data in g.nodes(data=True):
+        block = data["block"]
+        assert block.frame == frame and block.first_pc == pc and block.id == (frame, pc)
+        assert block.function == b.nodes[pc]["block"].function
+        if frame:
+            site = p.at(frame[-1])
+            assert site.spec.kind == "call"
+            callee_entry = frame[-1] + 1 + site.imm
+            assert g.graph["functions"][block.function] == callee_entry
+    for u, v, d in g.edges(data=True):
+        ublock = g.nodes[u]["block"]
+        if d["kind"] == "call":
+            assert v[0] == u[0] + (ublock.last_pc,) and v[1] in g.graph["functions"].values()
+        elif d["kind"] == "return":
+            assert ublock.last.spec.kind == "exit"
+            assert v[0] == u[0][:-1] and v[1] == u[0][-1] + 1
+        else:
+            assert u[0] == v[0]
+            assert b.edges[u[1], v[1]] == d
+    assert all(n[0] == () and g.nodes[n]["block"].last.spec.kind == "exit"
+               for n in g.graph["exits"])
+    assert g.graph["exits"] and set(g.graph["exits"]) == {
+        ((), pc) for pc in b.graph["exits"] if ((), pc) in g}
