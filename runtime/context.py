@@ -45,6 +45,7 @@ SKB_WRITABLE = ("mark", "priority", "queue_mapping", "tc_index", "cb", "tc_class
 SKB_WRITABLE_BY_TYPE = {"socket_filter": ("cb",), "cgroup_skb": ("mark", "priority", "cb"),
                         "sk_skb": ("cb", "tc_index", "priority", "mark")}
 
+L2_PROGRAM_TYPES = frozenset({"sched_cls", "sched_act"})
 SKB_PROGRAM_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act", "cgroup_skb",
                                "lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
                                "flow_dissector"})
@@ -89,7 +90,8 @@ def ctx_bytes(ctx: bytes) -> Context:
 def for_program_type(program_type: str | None, packet: bytes) -> Context:
     """The natural context for a packet given to a program of this type."""
     if program_type in SKB_PROGRAM_TYPES:
-        return skb(packet, l2=program_type != "socket_filter", program_type=program_type)
+        # As the kernel's test runs: only TC programs see the Ethernet header in skb data.
+        return skb(packet, l2=program_type in L2_PROGRAM_TYPES, program_type=program_type)
     return xdp(packet)
 
 
@@ -154,6 +156,16 @@ def _packet(memory: Memory, data: bytes, head: int, tail: int, name: str) -> Ins
     return inst
 
 
+def _pkt_type(dst: bytes) -> int:
+    """skb->pkt_type as eth_type_trans sets it on the loopback device (the kernel's test runs):
+    broadcast 1, multicast 2, another host 3 (loopback's address is all zeros), us 0."""
+    if dst == b"\xff" * 6:
+        return 1
+    if dst[0] & 1:
+        return 2
+    return 3 if any(dst) else 0
+
+
 def install(context: Context, memory: Memory) -> Installed:
     """Allocate the context's regions in `memory` and compute r1, r2."""
     kind = context.kind
@@ -192,6 +204,7 @@ def install(context: Context, memory: Memory) -> Installed:
                   "ingress_ifindex": 1, "gso_segs": 1}
         if len(context.data) >= 14:
             values["protocol"] = int.from_bytes(context.data[12:14], "little")
+            values["pkt_type"] = _pkt_type(context.data[:6])
         values.update(dict(context.fields))
         for name, value in values.items():
             if name not in SKB_FIELDS:

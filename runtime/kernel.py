@@ -25,7 +25,7 @@ from cfg.program import MapDef, Program
 
 SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(platform.machine(), 321)
 BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM = 0, 1, 2, 3
-BPF_PROG_LOAD, BPF_PROG_TEST_RUN = 5, 10
+BPF_MAP_GET_NEXT_KEY, BPF_PROG_LOAD, BPF_PROG_TEST_RUN = 4, 5, 10
 PROG_TYPES = {"socket_filter": 1, "kprobe": 2, "sched_cls": 3, "sched_act": 4,
               "tracepoint": 5, "xdp": 6, "cgroup_skb": 8}
 ATTR_SIZE = 160
@@ -121,6 +121,27 @@ class KernelMap:
             raise
         return out.raw
 
+    def keys(self) -> list[bytes]:
+        """Every key, by BPF_MAP_GET_NEXT_KEY."""
+        out: list[bytes] = []
+        key = None
+        while True:
+            nxt = ctypes.create_string_buffer(self.defn.key_size)
+            kbuf = ctypes.create_string_buffer(key, len(key)) if key is not None else None
+            attr = _attr()
+            struct.pack_into("<IIQQ", attr, 0, self.fd, 0, _ptr(kbuf), _ptr(nxt))
+            try:
+                bpf(BPF_MAP_GET_NEXT_KEY, attr)
+            except KernelError as exc:
+                if exc.errno == errno.ENOENT:
+                    return out
+                raise
+            key = nxt.raw
+            out.append(key)
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        return [(k, v) for k in self.keys() if (v := self.lookup(k)) is not None]
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
@@ -184,7 +205,8 @@ def load_insns(insns, prog_type: str = "xdp", name: str = "bpfcheck",
     log = ctypes.create_string_buffer(LOG_SIZE)
     attr = _attr()
     struct.pack_into("<IIQQIIQ", attr, 0, PROG_TYPES[prog_type], len(code) // 8, _ptr(cbuf),
-                     _ptr(lic), log_level, LOG_SIZE, _ptr(log))
+                     _ptr(lic), log_level, LOG_SIZE if log_level else 0,
+                     _ptr(log) if log_level else 0)
     pname = "".join(c for c in name if c.isalnum() or c == "_")[:15].encode()
     attr[48:48 + len(pname)] = pname
     try:
@@ -192,7 +214,9 @@ def load_insns(insns, prog_type: str = "xdp", name: str = "bpfcheck",
     except KernelError as exc:
         text = log.value.decode("utf-8", "replace")
         if exc.errno == errno.ENOSPC and log_level:
-            text += "\n(log truncated)"
+            # the log did not fit: the verdict is what matters, load again without a log
+            fd, _ = load_insns(insns, prog_type, name, 0)
+            return fd, text + "\n(log truncated)"
         raise KernelError(f"kernel verifier rejected the program: {os.strerror(exc.errno)}",
                           exc.errno, text) from None
     return fd, log.value.decode("utf-8", "replace")

@@ -1,0 +1,143 @@
+"""The live kernel as an oracle: relocation of test programs, maps, and corpus programs run on
+the interpreter and on the kernel with the same packets (r0, output packet, map contents)."""
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+import struct
+
+import pytest
+
+from cfg.asm import assemble
+from cfg.isa import CLS_ALU64, SRC_K, ALU_ADD, ALU_MOV, Insn
+from cfg.program import MAP_TYPE_IDS, MapDef, Program
+from runtime import kernel, vm
+from runtime.maps import MapSet
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _need_kernel() -> None:
+    ok, why = kernel.available()
+    if not ok:
+        pytest.skip(why)
+
+
+def test_expand_keeps_jumps_and_calls_pointing_at_the_same_instructions() -> None:
+    text = ("mov %r0, 0\nmov %r1, 5\nloop:\nadd %r0, %r1\nsub %r1, 1\njne %r1, 0, loop\n"
+            "call local f\nexit\nf:\nadd %r0, 1000\nexit")
+    insns = assemble(text, "ubpf")
+    # replace `add %r0, %r1` by `add %r0, %r1; add %r0, 0` (same meaning, one more slot)
+    replaced = kernel.expand(insns, {2: [insns[2], Insn(CLS_ALU64 | SRC_K | ALU_ADD, 0)],
+                                     0: [Insn(CLS_ALU64 | ALU_MOV, 0), insns[0]]})
+    assert len(replaced) == len(insns) + 2
+    assert vm.run(Program(replaced)).r0 == vm.run(Program(insns)).r0 == 1015
+
+
+@pytest.mark.kernel
+def test_available_and_map_round_trip() -> None:
+    _need_kernel()
+    with kernel.KernelMaps([MapDef("a", MAP_TYPE_IDS["hash"], 4, 8, 8)]) as maps:
+        m = maps.maps[0]
+        m.update(b"\1\0\0\0", b"abcdefgh")
+        assert m.lookup(b"\1\0\0\0") == b"abcdefgh"
+        assert m.lookup(b"\2\0\0\0") is None
+        assert m.items() == [(b"\1\0\0\0", b"abcdefgh")]
+
+
+@pytest.mark.kernel
+def test_rejection_reports_the_verifier_log() -> None:
+    _need_kernel()
+    with pytest.raises(kernel.KernelError) as exc:
+        kernel.load(Program(assemble("exit", "ubpf"), type="xdp"))
+    assert "R0" in exc.value.log
+
+
+def _eth(proto: int, payload: bytes) -> bytes:
+    return bytes.fromhex("020000000002" "020000000001") + struct.pack(">H", proto) + payload
+
+
+def _ipv4(proto: int, l4: bytes, ttl: int = 64, ihl: int = 5) -> bytes:
+    total = 4 * ihl + len(l4)
+    hdr = struct.pack(">BBHHHBBH4s4s", 0x40 | ihl, 0, total, 1, 0, ttl, proto, 0,
+                      bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    hdr += bytes(4 * ihl - 20)
+    s = sum(struct.unpack(f">{len(hdr) // 2}H", hdr))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    hdr = hdr[:10] + struct.pack(">H", ~s & 0xFFFF) + hdr[12:]
+    return hdr + l4
+
+
+TCP_SYN = struct.pack(">HHIIBBHHH", 40000, 80, 1, 0, 0x50, 0x02, 8192, 0, 0)
+UDP_DNS = struct.pack(">HHHH", 5353, 53, 16, 0) + b"12345678"
+ICMP_ECHO = bytes([8, 0, 0, 0, 0, 1, 0, 1]) + b"ping"
+IPV6_TCP = (bytes.fromhex("60000000") + struct.pack(">HBB", len(TCP_SYN), 6, 64)
+            + bytes(15) + b"\1" + bytes(15) + b"\2" + TCP_SYN)
+PACKETS = {
+    "ipv4_tcp": _eth(0x0800, _ipv4(6, TCP_SYN)),
+    "ipv4_udp": _eth(0x0800, _ipv4(17, UDP_DNS)),
+    "ipv4_icmp": _eth(0x0800, _ipv4(1, ICMP_ECHO)),
+    "ipv4_ttl1_options": _eth(0x0800, _ipv4(17, UDP_DNS, ttl=1, ihl=7)),
+    "ipv6_tcp": _eth(0x86DD, IPV6_TCP),
+    "arp": _eth(0x0806, bytes(28)),
+    "vlan_ipv4": _eth(0x8100, b"\x00\x05\x08\x00" + _ipv4(6, TCP_SYN)),
+    "runt": _eth(0x1234, b""),
+}
+RUNNABLE = ("xdp", "sched_cls", "socket_filter")
+
+
+def _programs():
+    out = []
+    for path in sorted(glob.glob(str(ROOT / "corpus" / "build" / "*.o"))):
+        name = os.path.basename(path)
+        if name.startswith("bad_"):
+            continue
+        try:
+            from cfg.elf import load_object
+            obj = load_object(path)
+        except Exception:  # noqa: BLE001 - the loader's own tests cover bad objects
+            continue
+        for p in obj.programs:
+            if p.type in RUNNABLE:
+                out.append(pytest.param(p, id=f"{name}:{p.name}"))
+    return out
+
+
+def _comparable(mdef: MapDef) -> bool:
+    return mdef.type_name in ("array", "hash", "lru_hash") and mdef.kind not in ("rodata",
+                                                                                 "kconfig")
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("program", _programs())
+def test_corpus_program_agrees_with_the_kernel(program: Program) -> None:
+    _need_kernel()
+    if any(m.type_name in ("prog_array", "array_of_maps", "hash_of_maps")
+           for m in program.maps):
+        pytest.skip("tail calls / maps of maps need fds wired between programs")
+    if program.btf is not None and program.core_relocs:
+        pytest.skip("CO-RE relocations are not applied")
+    with kernel.KernelMaps(program.maps) as kmaps:
+        try:
+            loaded = kernel.load(program, kmaps)
+        except kernel.KernelError as exc:
+            pytest.skip(f"kernel refuses the program: {exc}")
+        ours = MapSet(program.maps)
+        machine = vm.Machine(program, ours)
+        try:
+            for name, packet in PACKETS.items():
+                got = kernel.test_run(loaded.fd, packet)
+                res = machine.run(vm.make_context(packet=packet, program_type=program.type))
+                assert res.error is None, f"{name}: {res.error}"
+                assert res.r0 & 0xFFFFFFFF == got.retval, name
+                if program.type in ("xdp", "sched_cls"):
+                    assert res.packet == got.data, name
+                for i, mdef in enumerate(program.maps):
+                    if _comparable(mdef):
+                        theirs = {k: v for k, v in kmaps.maps[i].items() if any(v)}
+                        mine = {k: v for k, v in ours[i].items() if any(v)}
+                        assert mine == theirs, f"{name}: map {mdef.name}"
+        finally:
+            os.close(loaded.fd)
