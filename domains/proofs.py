@@ -246,8 +246,9 @@ class Z3Checker:
 
 
 def prove(ops: Sequence[str], width: int, samples: int, seed: int = 0,
-          timeout_ms: int = 10000) -> list[OpResult]:
-    """Check each op on corner and `samples` random abstract inputs, both views, with z3."""
+          timeout_ms: int = 10000, limit: int | None = None) -> list[OpResult]:
+    """Check each op on corner and `samples` random abstract inputs, both views, with z3
+    (at most `limit` inputs per view, chosen at random, when given)."""
     checker = Z3Checker(width, timeout_ms)
     results = []
     for op in ops:
@@ -258,6 +259,8 @@ def prove(ops: Sequence[str], width: int, samples: int, seed: int = 0,
         for signed in (False, True):
             rng = random.Random(f"{seed}:{op}:{width}:{signed}")
             ins = list(abstract_inputs(width, signed, samples, rng))
+            if limit is not None and len(ins) > limit:
+                ins = [ins[0]] + rng.sample(ins[1:], limit - 1)
             for a in ins:
                 if op in UNARY_OPS:
                     cases = [(a, None)]

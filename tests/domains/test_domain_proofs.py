@@ -1,0 +1,65 @@
+"""z3 cross-check of the machine transfer functions, on a modest sample (the full run is
+`bpfcheck prove-domains`), and proof that the checker does catch an unsound function."""
+from __future__ import annotations
+
+import pytest
+
+from domains import machine as M
+from domains import proofs
+from domains.bounds import Interval
+from verifier.cli import main
+
+
+@pytest.mark.parametrize("op", proofs.ALL_OPS)
+def test_z3_finds_no_counterexample_on_a_sample(op):
+    (res,) = proofs.prove([op], 32, samples=3, seed=1, timeout_ms=5000, limit=8)
+    assert res.counterexamples == [], [str(c) for c in res.counterexamples]
+    if op not in proofs.UNARY_OPS or proofs.unary_ok(op, 32):
+        assert res.cases >= 8
+
+
+def _narrowed(real):
+    def alu(op, a, b, width, signed):
+        out = real(op, a, b, width, signed)
+        if op == "add" and out.is_finite() and not out.is_singleton():
+            return Interval(out.lo, out.hi - 1)
+        return out
+    return alu
+
+
+def test_z3_reports_a_concrete_counterexample(monkeypatch):
+    monkeypatch.setattr(M, "alu", _narrowed(M.alu))
+    checker = proofs.Z3Checker(64)
+    status, cx = checker.check_alu("add", Interval(0, 10), Interval(0, 10), signed=False)
+    assert status == "bug"
+    assert 0 <= cx.x <= 10 and 0 <= cx.y <= 10 and cx.x + cx.y == 20
+    status, _ = checker.check_alu("add", Interval(0, 10), Interval.const(0), signed=False)
+    assert status == "bug"
+
+
+def test_z3_refine_check_catches_a_wrong_refinement(monkeypatch):
+    real = M.refine
+    def wrong(op, a, b, width, taken, signed=None):
+        ra, rb = real(op, a, b, width, taken, signed)
+        return (Interval(ra.lo + 1, ra.hi), rb) if not ra.is_bottom() and not ra.is_singleton() else (ra, rb)
+    monkeypatch.setattr(M, "refine", wrong)
+    status, cx = proofs.Z3Checker(32).check_branch("jgt", Interval(0, 100), Interval(0, 5), False, True)
+    assert status == "bug" and "jgt" in str(cx)
+
+
+def test_cli_exit_codes(monkeypatch, capsys):
+    assert main(["prove-domains", "--ops", "add,jslt", "--samples", "2", "--width", "32",
+                 "--exhaustive-bits", "0"]) == 0
+    assert "0 counterexample(s)" in capsys.readouterr().out
+    monkeypatch.setattr(M, "alu", _narrowed(M.alu))
+    assert main(["prove-domains", "--ops", "add", "--samples", "2", "--width", "32"]) == 1
+    out = capsys.readouterr().out
+    assert "COUNTEREXAMPLE add" in out and "gives" in out
+    assert main(["prove-domains", "--ops", "frobnicate"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [32, 64])
+def test_z3_full_sample(width):
+    res = proofs.prove([o for o in proofs.ALL_OPS if o not in ("mul", "smod")], width, samples=40, seed=7)
+    assert all(r.counterexamples == [] for r in res), [str(c) for r in res for c in r.counterexamples]
