@@ -110,18 +110,22 @@ def read_elf(data: bytes) -> RawElf:
     if shoff + shnum * elf.header["e_shentsize"] > len(data):
         raise ElfError("truncated: the section table runs past the end of the file")
 
-    sections: list[Section] = []
+    headers = []
     for index in range(shnum):
         sec = elf.get_section(index)
+        headers.append((sec, _sh_type(sec.header["sh_type"])))
+    code = {i for i, (sec, t) in enumerate(headers)
+            if t == SHT_PROGBITS and sec.header["sh_flags"] & SHF_EXECINSTR}
+    sections: list[Section] = []
+    for index, (sec, sh_type) in enumerate(headers):
         hdr = sec.header
-        sh_type = _sh_type(hdr["sh_type"])
         size = hdr["sh_size"]
         if sh_type == SHT_NOBITS:
             if size > MAX_NOBITS:
                 raise ElfError(f"section {sec.name!r}: size {size} is implausibly large")
             body = b""
-        elif sh_type == 0:  # SHT_NULL
-            body = b""
+        elif sh_type == 0 or not _needed(sec.name, sh_type, hdr["sh_info"], code):
+            body = b""  # debug info and relocations of non-code sections: never read
         else:
             if hdr["sh_offset"] + size > len(data):
                 raise ElfError(f"truncated: section {sec.name!r} runs past the end of the file")
@@ -139,12 +143,23 @@ def read_elf(data: bytes) -> RawElf:
     for sec in sections:
         if sec.type not in (SHT_REL, SHT_RELA):
             continue
+        if sec.info not in code:
+            continue  # relocations of debug info, BTF, .maps contents: not needed
         if sec.link != symtab.index:
-            continue  # relocations against another symbol table: not ours (never emitted)
-        if not 0 < sec.info < len(sections):
-            raise ElfError(f"relocation section {sec.name!r} targets missing section {sec.info}")
+            raise ElfError(f"relocation section {sec.name!r} uses section {sec.link} as its "
+                           f"symbol table, not {symtab.name!r}")
         relocs.setdefault(sec.info, []).extend(_read_relocs(sec, len(symbols)))
     return RawElf(sections, symbols, relocs)
+
+
+_UNREAD_PREFIXES = (".debug", ".zdebug", ".llvm", ".comment", ".note", ".eh_frame")
+
+
+def _needed(name: str, sh_type: int, info: int, code: set[int]) -> bool:
+    """Whether the loader ever looks at a section's contents."""
+    if sh_type in (SHT_REL, SHT_RELA):
+        return info in code
+    return not name.startswith(_UNREAD_PREFIXES)
 
 
 def _sh_type(value: object) -> int:

@@ -19,8 +19,8 @@ def fixture(name: str) -> Path:
 
 
 def all_objects() -> list[Path]:
-    """Every committed object: our fixtures and the corpus build."""
-    return sorted(FIXTURES.glob("*.o")) + sorted(CORPUS.glob("*.o"))
+    """Every committed object: our fixtures and the corpus builds (Linux and Windows)."""
+    return sorted(FIXTURES.glob("*.o")) + sorted((ROOT / "corpus").glob("**/build/*.o"))
 
 
 def section_header_offset(data: bytes, name: str) -> int:
