@@ -134,6 +134,7 @@ class _Block:
     calls: list[int] = field(default_factory=list)   # callee entry pcs (local call / callx)
     ret: int | None = None                            # pc after the call
     is_exit: bool = False
+    lines: dict[int, LineInfo] | None = None          # computed once, shared by copies
 
 
 @dataclass
@@ -382,10 +383,11 @@ def _warnings(layout: _Layout) -> list[CfgWarning]:
 
 def _basic_block(layout: _Layout, block: _Block, node: Hashable,
                  frame: tuple[int, ...]) -> BasicBlock:
-    info = layout.program.line_info
-    lines = {pc: info[pc] for pc, _ in block.insns if pc in info}
+    if block.lines is None:
+        info = layout.program.line_info
+        block.lines = {pc: info[pc] for pc, _ in block.insns if pc in info} if info else {}
     return BasicBlock(node, block.first, block.last, block.insns, block.function.name, frame,
-                      lines)
+                      block.lines)
 
 
 def _graph_attrs(graph: nx.DiGraph, layout: _Layout, kind: str) -> None:
