@@ -148,6 +148,7 @@ class _Layout:
     fn_blocks: dict[int, list[int]]           # function start -> its blocks' first pcs
     call_graph: nx.DiGraph                    # function start -> callee start (attr pc)
     reachable: set[int] = field(default_factory=set)
+    address_taken: list[int] = field(default_factory=list)  # callbacks, callx targets
 
 
 def _kind(insn: Insn, pc: int) -> str:
@@ -315,7 +316,8 @@ def _layout(program: Program) -> _Layout:
         if _ends_block(insn, kind) or nxt in leaders:
             current = None
 
-    layout = _Layout(program, functions, fn_of_start, blocks, fn_blocks, call_graph)
+    layout = _Layout(program, functions, fn_of_start, blocks, fn_blocks, call_graph,
+                     address_taken=address_taken)
     _check_calls(layout)
     layout.reachable = _reachable(layout)
     return layout
@@ -347,9 +349,10 @@ def _check_calls(layout: _Layout) -> None:
 
 
 def _reachable(layout: _Layout) -> set[int]:
-    """Blocks reachable from pc 0 through jumps, fallthroughs and calls."""
-    seen = {0}
-    work = [0]
+    """Blocks reachable from pc 0 and from functions whose address is taken (callbacks that
+    helpers such as bpf_loop call) through jumps, fallthroughs and calls."""
+    seen = {0, *layout.address_taken}
+    work = list(seen)
     while work:
         block = layout.blocks[work.pop()]
         for nxt in [t for t, _, _ in block.succs] + block.calls:
@@ -396,6 +399,7 @@ def _graph_attrs(graph: nx.DiGraph, layout: _Layout, kind: str) -> None:
     graph.graph["functions"] = {f.name: f.start for f in layout.functions}
     graph.graph["function_ranges"] = {f.name: (f.start, f.end) for f in layout.functions}
     graph.graph["warnings"] = _warnings(layout)
+    graph.graph["callbacks"] = list(layout.address_taken)
 
 
 def build(program: Program) -> nx.DiGraph:

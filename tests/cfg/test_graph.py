@@ -428,3 +428,15 @@ def test_inline_frames_calls_and_returns_are_consistent(p):
                for n in g.graph["exits"])
     assert g.graph["exits"] and set(g.graph["exits"]) == {
         ((), pc) for pc in b.graph["exits"] if ((), pc) in g}
+
+
+def test_callbacks_are_reachable_but_not_inlined():
+    # 0-1: r2 = &cb (pc 0 + 1 + 4 = 5) ; 2: call bpf_loop (181) ; 3: r0 = 0 ; 4: exit ;
+    # cb(5): r0 = 1 ; 6: exit
+    p = prog(lddw(2, 4, isa.LDDW_CODE), call(181), mov(0, 0), exit_(), mov(0, 1), exit_(),
+             functions=[("main", 0, 5), ("cb", 5, 7)])
+    g = build(p)
+    assert g.graph["warnings"] == [] and g.graph["callbacks"] == [5]
+    assert g.nodes[5]["reachable"] and g.in_degree(5) == 0
+    gi = inline(p)
+    assert set(gi) == {((), 0)} and gi.graph["callbacks"] == [5]
