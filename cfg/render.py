@@ -187,8 +187,12 @@ def to_dot(graph: nx.DiGraph, program: Any = None, annotations: Mapping | None =
     clusters: dict[tuple, list[Hashable]] = {}
     for node, data in graph.nodes(data=True):
         clusters.setdefault(_cluster_key(data["block"]), []).append(node)
+    callbacks = {name for name, start in graph.graph.get("functions", {}).items()
+                 if start in graph.graph.get("callbacks", ())}
     for ci, ((frame, function), members) in enumerate(clusters.items()):
         caption = function if not frame else f"{function}  (call at pc {', '.join(map(str, frame))})"
+        if function in callbacks and not frame:
+            caption += "  (callback)"
         out.append(f"  subgraph cluster_{ci} {{")
         out.append(f'    label={_quote(caption)} style="rounded" color="gray60" '
                    'fontcolor="gray30";')

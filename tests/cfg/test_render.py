@@ -151,3 +151,13 @@ def test_json_schema():
     inl = to_json(inline(p), p)
     callee = next(f for f in inl["functions"] if f.get("frame"))
     assert callee["frame"] == [3] and callee["blocks"][0]["id"] == "3:5"
+
+
+def test_callback_clusters_are_labelled():
+    from _cfg_insns import call, lddw
+    from cfg import isa
+
+    p = prog(lddw(2, 4, isa.LDDW_CODE), call(181), mov(0, 0), exit_(), mov(0, 1), exit_(),
+             functions=[("main", 0, 5), ("cb", 5, 7)])
+    dot = to_dot(build(p), p)
+    assert 'label="cb  (callback)"' in dot and 'label="main"' in dot
