@@ -83,3 +83,15 @@ def readelf_functions(path: Path) -> dict[tuple[str, str], int]:
             if ndx.isdigit():
                 funcs[(sections[int(ndx)], parts[7])] = int(parts[2], 0)
     return funcs
+
+
+def objdump_code_sections(path: Path) -> dict[str, int]:
+    """Code (TEXT) section name -> size in bytes, per `llvm-objdump -h`."""
+    out = subprocess.run(["llvm-objdump-19", "-h", str(path)], check=True,
+                         capture_output=True, text=True).stdout
+    sections = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[0].isdigit() and parts[4] == "TEXT":
+            sections[parts[1]] = int(parts[2], 16)
+    return sections

@@ -18,9 +18,9 @@ from cfg.isa import (CALL_KFUNC, CALL_LOCAL, LDDW_CODE, LDDW_MAP_IDX, LDDW_MAP_I
                      OPCODE_LDDW, decode)
 from cfg.program import MAP_TYPE_IDS
 from cfg.sections import SECTION_TYPES, program_type_for_section
-from _elf_helpers import (CORPUS, all_objects, fixture, llvm_tool, patch,
-                                   readelf_functions, section_file_range,
-                                   section_header_offset, symbol_entry_offset, symbol_value)
+from _elf_helpers import (CORPUS, all_objects, fixture, llvm_tool, objdump_code_sections,
+                          patch, readelf_functions, section_file_range,
+                          section_header_offset, symbol_entry_offset, symbol_value)
 from verifier.cli import main
 
 CALLS = fixture("calls_and_data.o")
@@ -278,9 +278,10 @@ def sections_json(path) -> dict:
 
 @pytest.mark.parametrize("path", all_objects(), ids=lambda p: p.name)
 def test_sections_agrees_with_llvm_readelf(path):
-    if not llvm_tool("llvm-readelf-19"):
-        pytest.skip("llvm-readelf-19 is not installed")
+    if not (llvm_tool("llvm-readelf-19") and llvm_tool("llvm-objdump-19")):
+        pytest.skip("llvm-readelf-19 / llvm-objdump-19 are not installed")
     funcs = readelf_functions(path)
+    code = objdump_code_sections(path)
     report = sections_json(path)
     entries = {k for k in funcs if k[0] != ".text"}
     listed = {(p["section"], p["function"]) for p in report["programs"]}
@@ -296,6 +297,13 @@ def test_sections_agrees_with_llvm_readelf(path):
                 assert (fn.end - fn.start) * 8 == funcs[(section, fn.name)]
             sizes.append(fn.end - fn.start)
         assert item["instructions"] == sum(sizes) == prog.end_pc
+        assert prog.functions[0].end * 8 <= code[prog.section]
+    # Every non-empty code section but .text holds programs, and together their entry
+    # functions cover it whole (clang leaves no gaps).
+    for section, size in code.items():
+        if section != ".text" and size:
+            entries = [p for p in obj.programs if p.section == section]
+            assert sum(p.functions[0].end - p.functions[0].start for p in entries) * 8 == size
     assert [m["name"] for m in report["maps"]] == [m.name for m in obj.maps]
     for m in report["maps"]:
         assert set(m) == {"name", "type", "key_size", "value_size", "max_entries"}
