@@ -1,7 +1,6 @@
 """The interpreter beyond single instructions: contexts, helpers, maps, calls, traps, hooks."""
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from cfg.asm import assemble
