@@ -12,11 +12,12 @@ See docs/asm.md for the forms LLVM cannot spell (local and kfunc calls, pseudo l
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from cfg import asm_llvm, asm_ubpf
 from cfg.asmtext import Pending, strip_comment
 from cfg.errors import AsmError, DecodeError
+from cfg.helper_names import LINUX_HELPER_IDS
 from cfg.isa import Insn, check, decode
 
 SYNTAXES = ("llvm", "ubpf")
@@ -76,9 +77,18 @@ def _statements(text: str, syntax: str) -> Iterable[tuple[int, list[str], str, b
             yield number, labels, line, raw
 
 
-def parse_program(text: str, syntax: str = "llvm") -> tuple[list[Insn], dict[str, int]]:
-    """Assemble text; returns the instructions and the labels (name -> pc). AsmError(line)."""
+def parse_program(text: str, syntax: str = "llvm", maps: Sequence[str] = (),
+                  helpers: Mapping[str, int] | None = None
+                  ) -> tuple[list[Insn], dict[str, int]]:
+    """Assemble text; returns the instructions and the labels (name -> pc). AsmError(line).
+
+    `maps` names the maps that pseudo lddw forms may refer to by name (`map_by_fd(counts)`
+    becomes the index of "counts"); `helpers` maps helper names to ids for `call name`
+    (default: the Linux helpers, `bpf_map_lookup_elem` -> 1). A called name that is a label
+    is a bpf-to-bpf call."""
     parse = _PARSERS[_syntax(syntax)]
+    helper_ids = LINUX_HELPER_IDS if helpers is None else helpers
+    map_index = {name: i for i, name in enumerate(maps)}
     labels: dict[str, int] = {}
     pending: list[tuple[int, int, Pending]] = []  # (line, pc, pending)
     first_exit: int | None = None
@@ -105,7 +115,16 @@ def parse_program(text: str, syntax: str = "llvm") -> tuple[list[Insn], dict[str
     out = []
     for number, at, item in pending:
         insn = item.insn
-        if item.label is not None:
+        if item.field == "map":
+            if item.label not in map_index:
+                known = ", ".join(map_index) or "none declared"
+                raise AsmError(f"unknown map {item.label!r} (maps: {known})", number)
+            insn = Insn(insn.opcode, insn.dst, insn.src, insn.off, map_index[item.label],
+                        insn.next_imm)
+        elif item.label is not None and item.label not in labels and insn.opcode == 0x85 \
+                and item.label in helper_ids:
+            insn = Insn(insn.opcode, imm=helper_ids[item.label])
+        elif item.label is not None:
             if item.label not in labels:
                 raise AsmError(f"unknown label {item.label!r}", number)
             delta = labels[item.label] - at - 1
@@ -149,9 +168,10 @@ def _prefer_bytes(item: Pending, raw: bytes) -> Pending:
     return item
 
 
-def assemble(text: str, syntax: str = "llvm") -> list[Insn]:
+def assemble(text: str, syntax: str = "llvm", maps: Sequence[str] = (),
+             helpers: Mapping[str, int] | None = None) -> list[Insn]:
     """Assemble text in the given syntax; AsmError with the line number on bad input."""
-    return parse_program(text, syntax)[0]
+    return parse_program(text, syntax, maps, helpers)[0]
 
 
 def format_insn(insn: Insn, pc: int = 0, syntax: str = "llvm",

@@ -12,8 +12,8 @@ import re
 from typing import Callable
 
 from cfg import isa
-from cfg.asmtext import NUM, IDENT_RE, Pending, hexs, imm32, is_number, off16, parse_int, \
-    reg_number, rel
+from cfg.asmtext import NUM, IDENT_RE, Pending, format_pseudo, hexs, imm32, is_number, off16, \
+    parse_int, parse_pseudo, reg_number, rel
 from cfg.errors import AsmError
 from cfg.isa import Insn
 
@@ -29,13 +29,6 @@ SYMBOL_ATOMIC = {v: k for k, v in ATOMIC_SYMBOL.items()}
 _ALU_CODE = {name: code for code, name in isa.ALU_OP_NAMES.items()}
 _JMP_CODE = {name: code for code, name in isa.JMP_OP_NAMES.items()}
 _ATOMIC_CODE = {name: code for code, name in isa.ATOMIC_OP_NAMES.items()}
-
-# Pseudo lddw forms: name -> src field; the value forms take "+ offset" (next_imm).
-PSEUDO_LDDW = {"map_fd": isa.LDDW_MAP_FD, "map_value": isa.LDDW_MAP_VALUE,
-               "btf_id": isa.LDDW_VARIABLE, "func": isa.LDDW_CODE,
-               "map_idx": isa.LDDW_MAP_IDX, "map_idx_value": isa.LDDW_MAP_IDX_VALUE}
-LDDW_PSEUDO = {v: k for k, v in PSEUDO_LDDW.items()}
-_VALUE_FORMS = (isa.LDDW_MAP_VALUE, isa.LDDW_MAP_IDX_VALUE)
 
 _REG = r"([rw])(\d+)"
 _ADDR = rf"\(?\s*r(\d+)\s*(?:([+-])\s*({NUM}))?\s*\)?"
@@ -219,20 +212,10 @@ def _ld_pseudo(m: re.Match) -> Pending:
 
 
 def _pseudo(m: re.Match) -> Pending:
-    dst, name, arg, sign, num = m.groups()
-    src = PSEUDO_LDDW[name]
-    if src == isa.LDDW_CODE:
-        imm, label = _target(arg, "imm")
-        if num is not None:
-            raise AsmError("func(...) takes no offset")
-        return Pending(Insn(isa.OPCODE_LDDW, reg_number("r" + dst), src, 0, imm), label, "imm")
-    imm = imm32(parse_int(arg, "map or BTF id"))
-    extra = 0
-    if num is not None:
-        if src not in _VALUE_FORMS:
-            raise AsmError(f"{name}(...) takes no offset")
-        extra = imm32(-parse_int(num) if sign == "-" else parse_int(num), "value offset")
-    return Pending(Insn(isa.OPCODE_LDDW, reg_number("r" + dst), src, 0, imm, extra))
+    item = parse_pseudo(reg_number("r" + m.group(1)), m.group(2))
+    if item is None:
+        raise AsmError(f"unknown pseudo value {m.group(2).strip()!r}")
+    return item
 
 
 def _lddw(m: re.Match) -> Pending:
@@ -301,7 +284,6 @@ def _alu(m: re.Match) -> Pending:
 _SYMS = "|".join(re.escape(s) for s in sorted(SYMBOL_ALU, key=len, reverse=True))
 _JSYMS = "|".join(re.escape(s) for s in sorted(SYMBOL_JMP, key=len, reverse=True))
 _ASYMS = "|".join(re.escape(s) for s in SYMBOL_ATOMIC)
-_PSEUDO_NAMES = "|".join(sorted(PSEUDO_LDDW, key=len, reverse=True))
 _FORMS: list[tuple[re.Pattern, Callable[[re.Match], Pending]]] = [
     (re.compile(p), h) for p, h in (
         (r"exit", _exit),
@@ -319,8 +301,7 @@ _FORMS: list[tuple[re.Pattern, Callable[[re.Match], Pending]]] = [
         (rf"{_REG}\s*=\s*\*\s*\(\s*u(8|16|32|64)\s*\*\s*\)\s*skb\s*\[([^\]]*)\]", _skb),
         (rf"{_REG}\s*=\s*{_MEM}", _load),
         (rf"ld_pseudo\s+(r\d+)\s*,\s*({NUM})\s*,\s*({NUM})", _ld_pseudo),
-        (rf"r(\d+)\s*=\s*({_PSEUDO_NAMES})\s*\(\s*([^)]*?)\s*\)(?:\s*([+-])\s*({NUM}))?"
-         rf"(?:\s+ll)?", _pseudo),
+        (rf"r(\d+)\s*=\s*([a-z_]+\s*\(.*?)(?:\s+ll)?", _pseudo),
         (rf"r(\d+)\s*=\s*({NUM})\s*ll", _lddw),
         (rf"{_REG}\s*=\s*-\s*{_REG}", _neg),
         (rf"{_REG}\s*=\s*(le|be|bswap)(16|32|64)\s+{_REG}", _endian),
@@ -400,13 +381,7 @@ def format(insn: Insn, labels: dict[int, str] | None = None, pc: int = 0) -> str
         if insn.src == isa.LDDW_IMM64:
             value = insn.imm64
             return f"r{insn.dst} = {hexs(value - (1 << 64) if value >> 63 else value)} ll"
-        name = LDDW_PSEUDO[insn.src]
-        if insn.src == isa.LDDW_CODE:
-            return f"r{insn.dst} = func({target(insn.imm)})"
-        if insn.src in _VALUE_FORMS:
-            sign = "-" if insn.next_imm < 0 else "+"
-            return f"r{insn.dst} = {name}({insn.imm}) {sign} {abs(insn.next_imm)}"
-        return f"r{insn.dst} = {name}({insn.imm})"
+        return f"r{insn.dst} = {format_pseudo(insn, target(insn.imm))}"
     if k == "ldabs":
         return f"r0 = *(u{spec.size * 8} *)skb[{hexs(insn.imm)}]"
     if k == "ldind":

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from cfg import isa
-from cfg.asm_llvm import LDDW_PSEUDO, PSEUDO_LDDW
-from cfg.asmtext import NUM, IDENT_RE, Pending, imm32, is_number, off16, parse_int, reg_number
+from cfg.asmtext import NUM, IDENT_RE, Pending, format_pseudo, imm32, is_number, off16, \
+    parse_int, parse_pseudo, reg_number
 from cfg.errors import AsmError
 from cfg.isa import Insn
 
@@ -68,21 +68,10 @@ def _want(ops: list[str], n: int, mnemonic: str) -> None:
 
 
 def _lddw_operand(dst: int, text: str) -> Pending:
-    t = text.strip()
-    m = re.fullmatch(rf"(\w+)\s*\(\s*([^)]*?)\s*\)(?:\s*([+-])\s*({NUM}))?", t)
-    if m and m.group(1) in PSEUDO_LDDW:
-        src = PSEUDO_LDDW[m.group(1)]
-        if src == isa.LDDW_CODE:
-            imm, label = _target(m.group(2), "imm")
-            return Pending(Insn(isa.OPCODE_LDDW, dst, src, 0, imm), label, "imm")
-        extra = 0
-        if m.group(4) is not None:
-            if src not in (isa.LDDW_MAP_VALUE, isa.LDDW_MAP_IDX_VALUE):
-                raise AsmError(f"{m.group(1)}(...) takes no offset")
-            v = parse_int(m.group(4))
-            extra = imm32(-v if m.group(3) == "-" else v, "value offset")
-        return Pending(Insn(isa.OPCODE_LDDW, dst, src, 0, imm32(parse_int(m.group(2))), extra))
-    value = parse_int(t, "64-bit immediate")
+    item = parse_pseudo(dst, text)
+    if item is not None:
+        return item
+    value = parse_int(text, "64-bit immediate")
     if not -(1 << 63) <= value < (1 << 64):
         raise AsmError(f"immediate {value} out of 64-bit range")
     return Pending(isa.lddw(dst, value))
@@ -116,6 +105,8 @@ def parse(text: str) -> Pending:
         if mode == "local":
             imm, label = _target(target, "imm")
             return Pending(Insn(op, src=isa.CALL_LOCAL, imm=imm), label, "imm")
+        if mode == "helper" and IDENT_RE.match(target) and not is_number(target):
+            return Pending(Insn(op, src=isa.CALL_LOCAL), target, "imm")  # label or helper name
         src = isa.CALL_HELPER if mode == "helper" else isa.CALL_KFUNC
         return Pending(Insn(op, src=src, imm=imm32(parse_int(target, "helper id"))))
     key = _BY_NAME.get(mnemonic)
@@ -156,13 +147,15 @@ def parse(text: str) -> Pending:
     if k == "lddw":
         _want(ops, 2, mnemonic)
         return _lddw_operand(reg_number(ops[0], "r"), ops[1])
-    if k == "ldabs":
-        _want(ops, 1, mnemonic)
-        return Pending(Insn(opcode, imm=imm32(parse_int(ops[0], "immediate"))))
-    if k == "ldind":
-        _want(ops, 2, mnemonic)
-        return Pending(Insn(opcode, 0, reg_number(ops[0], "r"), 0,
-                            imm32(parse_int(ops[1], "immediate"))))
+    if k in ("ldabs", "ldind"):
+        # `ldabsw 4`, `ldindw %r1, 4`; also the `src, dst, imm` order some tools print
+        need = 1 if k == "ldabs" else 2
+        if len(ops) == 3:
+            src, dst = reg_number(ops[0], "r"), reg_number(ops[1], "r")
+        else:
+            _want(ops, need, mnemonic)
+            src, dst = (reg_number(ops[0], "r") if k == "ldind" else 0), 0
+        return Pending(Insn(opcode, dst, src, 0, imm32(parse_int(ops[-1], "immediate"))))
     if k == "jcond":
         _want(ops, 3, mnemonic)
         dst = reg_number(ops[0], "r")
@@ -217,13 +210,7 @@ def format(insn: Insn, labels: dict[int, str] | None = None, pc: int = 0) -> str
     if k == "lddw":
         if insn.src == isa.LDDW_IMM64:
             return f"lddw %r{insn.dst}, {insn.imm64:#x}"
-        name = LDDW_PSEUDO[insn.src]
-        if insn.src == isa.LDDW_CODE:
-            return f"lddw %r{insn.dst}, func({_rel(insn.imm, labels, pc)})"
-        if insn.src in (isa.LDDW_MAP_VALUE, isa.LDDW_MAP_IDX_VALUE):
-            sign = "-" if insn.next_imm < 0 else "+"
-            return f"lddw %r{insn.dst}, {name}({insn.imm}){sign}{abs(insn.next_imm)}"
-        return f"lddw %r{insn.dst}, {name}({insn.imm})"
+        return f"lddw %r{insn.dst}, {format_pseudo(insn, _rel(insn.imm, labels, pc))}"
     if k == "ldabs":
         return f"{spec.name} {insn.imm}"
     if k == "ldind":

@@ -92,3 +92,66 @@ def strip_comment(line: str) -> str:
     if m:
         cut = min(cut, m.start())
     return line[:cut].strip()
+
+
+# --- pseudo lddw forms (RFC 9669 spelling), shared by both syntaxes ---------------------------
+LDDW_SRC_NAMES = {1: "map_by_fd", 3: "var_addr", 4: "code_addr", 5: "map_by_idx"}
+_SIMPLE = {"map_by_fd": 1, "var_addr": 3, "code_addr": 4, "map_by_idx": 5,
+           # earlier bpfcheck spellings, still read
+           "map_fd": 1, "btf_id": 3, "func": 4, "map_idx": 5}
+_VALUE = {"map_by_fd": 2, "map_by_idx": 6}
+_VALUE_ALIASES = {"map_value": 2, "map_idx_value": 6}
+_PSEUDO_RE = re.compile(
+    rf"^(?:map_val\s*\(\s*(map_by_fd|map_by_idx)\s*\(\s*([^()]*?)\s*\)\s*\)"
+    rf"|(\w+)\s*\(\s*([^()]*?)\s*\))(?:\s*([+-])\s*({NUM}))?$")
+
+
+def format_pseudo(insn: Insn, target: str) -> str:
+    """The value of a pseudo lddw (src 1..6) in RFC 9669 spelling; `target` is the text of a
+    code address (relative offset or label)."""
+    if insn.src == 4:
+        return f"code_addr({target})"
+    if insn.src in (2, 6):
+        inner = "map_by_fd" if insn.src == 2 else "map_by_idx"
+        sign = "-" if insn.next_imm < 0 else "+"
+        return f"map_val({inner}({insn.imm})) {sign} {abs(insn.next_imm)}"
+    return f"{LDDW_SRC_NAMES[insn.src]}({insn.imm})"
+
+
+def parse_pseudo(dst: int, text: str) -> Pending | None:
+    """A pseudo lddw value (`map_by_fd(3)`, `map_val(map_by_idx(0)) + 8`, `code_addr(+2)`,
+    `var_addr(7)`); None when `text` is not one. Map arguments may be map names, resolved
+    later (Pending.field == "map")."""
+    m = _PSEUDO_RE.match(text.strip())
+    if not m:
+        return None
+    value_inner, value_arg, name, arg, sign, num = m.groups()
+    if value_inner:
+        src, arg = _VALUE[value_inner], value_arg
+    elif name in _SIMPLE:
+        src = _SIMPLE[name]
+    elif name in _VALUE_ALIASES:
+        src = _VALUE_ALIASES[name]
+    else:
+        return None
+    extra = 0
+    if num is not None:
+        if src not in (2, 6):
+            raise AsmError(f"{name}(...) takes no offset")
+        value = parse_int(num)
+        extra = imm32(-value if sign == "-" else value, "value offset")
+    if src == 4:
+        t = arg.strip()
+        if t.startswith("pc") and is_number(t[2:]):
+            t = t[2:]
+        if is_number(t):
+            return Pending(Insn(0x18, dst, src, 0, imm32(parse_int(t), "code offset")))
+        if IDENT_RE.match(t):
+            return Pending(Insn(0x18, dst, src), t, "imm")
+        raise AsmError(f"bad code address {t!r}")
+    if is_number(arg):
+        return Pending(Insn(0x18, dst, src, 0, imm32(parse_int(arg), "map or variable id"),
+                            extra))
+    if src != 3 and IDENT_RE.match(arg.strip()):
+        return Pending(Insn(0x18, dst, src, 0, 0, extra), arg.strip(), "map")
+    raise AsmError(f"bad {'variable id' if src == 3 else 'map'} {arg.strip()!r}")

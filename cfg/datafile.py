@@ -4,7 +4,9 @@ A file is a list of sections, each opened by a line starting with `--`:
 `-- asm` (uBPF-syntax assembly, `#` comments), `-- raw` (instructions as 64-bit integers,
 `0x` hex or decimal, each the little-endian image of one 8-byte slot), `-- mem` (the input
 memory as hex bytes), `-- result` (expected r0, `0x` hex or decimal), `-- error` (expected
-error text), and sections that carry nothing for us (`-- c`, `-- no register offset`, ...).
+error text), `-- map` (one map a line: `name type key_size value_size max_entries`, the type a
+number or a name such as `array`; the program refers to them as `map_by_fd(name)`), and
+sections that carry nothing for us (`-- c`, `-- no register offset`, ...).
 Lines before the first section and `#` comment lines are ignored. Raw instructions win over
 assembly when both are present, as in bpf_conformance.
 """
@@ -17,8 +19,9 @@ from dataclasses import dataclass, field
 from cfg.asm import assemble
 from cfg.errors import AsmError, BpfcheckError, DecodeError
 from cfg.isa import Insn, decode
+from cfg.program import MAP_TYPE_IDS, MapDef
 
-_KNOWN = ("asm", "raw", "mem", "result", "error")
+_KNOWN = ("asm", "raw", "mem", "result", "error", "map")
 U64 = (1 << 64) - 1
 
 
@@ -39,6 +42,7 @@ class DataTest:
     insns: list[Insn] = field(default_factory=list)
     load_error: str | None = None
     path: str = ""
+    maps: tuple[MapDef, ...] = ()  # from `-- map`; pseudo lddw imm = index in this tuple
 
 
 def _section(line: str) -> str:
@@ -117,6 +121,19 @@ def parse_data(text: str, path: str = "<data>") -> DataTest:
     if sections.get("error"):
         error = " ".join(line.strip() for _, line in sections["error"])
 
+    maps = []
+    for n, line in sections.get("map", []):
+        fields = line.split("#", 1)[0].split()
+        if len(fields) != 5:
+            raise _in_file(AsmError("a map is `name type key_size value_size max_entries`", n),
+                           path)
+        name, kind, *sizes = fields
+        mtype = MAP_TYPE_IDS.get(kind.lower()) if not kind.isdigit() else int(kind)
+        if mtype is None:
+            raise _in_file(AsmError(f"unknown map type {kind!r}", n), path)
+        key, value, entries = (_number(x, "map size", path, n) for x in sizes)
+        maps.append(MapDef(name, mtype, key, value, entries, kind="user"))
+
     if raw is None and asm_text is None:
         raise AsmError(f"{path}: no `-- asm` or `-- raw` section")
 
@@ -126,13 +143,14 @@ def parse_data(text: str, path: str = "<data>") -> DataTest:
         if raw is not None:
             insns = decode(raw)
         else:
-            insns = assemble(asm_text or "", "ubpf")
+            insns = assemble(asm_text or "", "ubpf", maps=[m.name for m in maps])
     except (AsmError, DecodeError) as exc:
         if error is None:
             raise _in_file(exc, path) from None
         load_error = str(exc)
     name = os.path.splitext(os.path.basename(path))[0]
-    return DataTest(name, asm_text, raw, bytes(mem), result, error, insns, load_error, path)
+    return DataTest(name, asm_text, raw, bytes(mem), result, error, insns, load_error, path,
+                    tuple(maps))
 
 
 def _in_file(exc: AsmError | DecodeError, path: str) -> BpfcheckError:

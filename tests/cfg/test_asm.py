@@ -50,7 +50,7 @@ def test_labels_name_jump_targets():
 
 
 def test_local_calls_and_code_addresses_with_labels():
-    text = "call f\nr1 = func(f)\nexit\nf:\nr0 = 1\nexit"
+    text = "call f\nr1 = code_addr(f)\nexit\nf:\nr0 = 1\nexit"
     insns = assemble(text)
     assert (insns[0].src, insns[0].imm) == (isa.CALL_LOCAL, 3)
     assert (insns[1].src, insns[1].imm) == (isa.LDDW_CODE, 2)  # from pc 1 to pc 4
@@ -167,11 +167,13 @@ def test_objdump_listing_of_a_clang_object(tmp_path):
     ("if w1 & w2 goto -2", "jset32 %r1, %r2, -2"), ("may_goto +2", "may_goto +2"),
     ("call 1", "call 1"), ("call pc+4", "call local +4"), ("call kfunc(9)", "call runtime 9"),
     ("callx r5", "callx %r5"), ("exit", "exit"), ("w1 = -w1", "neg32 %r1"),
-    ("r1 = map_fd(3)", "lddw %r1, map_fd(3)"),
-    ("r1 = map_value(3) + 8", "lddw %r1, map_value(3)+8"),
-    ("r2 = map_idx(0)", "lddw %r2, map_idx(0)"),
-    ("r2 = map_idx_value(1) - 4", "lddw %r2, map_idx_value(1)-4"),
-    ("r3 = btf_id(77)", "lddw %r3, btf_id(77)"), ("r3 = func(+2)", "lddw %r3, func(+2)"),
+    ("r1 = map_by_fd(3)", "lddw %r1, map_by_fd(3)"),
+    ("r1 = map_val(map_by_fd(3)) + 8", "lddw %r1, map_val(map_by_fd(3))+8"),
+    ("r2 = map_by_idx(0)", "lddw %r2, map_by_idx(0)"),
+    ("r2 = map_val(map_by_idx(1)) - 4", "lddw %r2, map_val(map_by_idx(1)) - 4"),
+    ("r3 = var_addr(77)", "lddw %r3, var_addr(77)"),
+    ("r3 = code_addr(+2)", "lddw %r3, code_addr(+2)"),
+    ("call bpf_map_lookup_elem", "call bpf_map_lookup_elem"), ("call 12", "call bpf_tail_call"),
 ])
 def test_both_syntaxes_agree(llvm, ubpf):
     insns = assemble(llvm, "llvm")
@@ -187,13 +189,36 @@ def test_both_syntaxes_agree(llvm, ubpf):
     ("r2 = atomic64_fetch_add((u64 *)(r1 +0), r2)", "r2 = atomic_fetch_add((u64 *)(r1 + 0), r2)"),
     ("r0 = atomic64_cmpxchg((u64 *)(r1 +8), r0, r2)", "r0 = cmpxchg_64(r1 + 8, r0, r2)"),
     ("w2 = atomic_xchg((u32 *)(r1 +0), w2)", "w2 = xchg32_32(r1 + 0, w2)"),
-    ("ld_pseudo r1, 1, 3", "r1 = map_fd(3)"), ("r1 = 0x100000000", "r1 = 0x100000000 ll"),
-    ("r1 = map_fd(3) ll", "r1 = map_fd(3)"), ("w0 = *(u8 *)(r1 + 0x0)", "r0 = *(u8 *)(r1 + 0)"),
+    ("ld_pseudo r1, 1, 3", "r1 = map_by_fd(3)"), ("r1 = 0x100000000", "r1 = 0x100000000 ll"),
+    ("r1 = map_by_fd(3) ll", "r1 = map_by_fd(3)"), ("w0 = *(u8 *)(r1 + 0x0)", "r0 = *(u8 *)(r1 + 0)"),
+    ("r1 = map_fd(3)", "r1 = map_by_fd(3)"), ("r1 = map_value(3) + 8", "r1 = map_val(map_by_fd(3)) + 8"),
+    ("r1 = map_idx_value(1) + 0", "r1 = map_val(map_by_idx(1)) + 0"), ("r1 = func(-3)", "r1 = code_addr(-3)"),
     ("r0 = 5 ; comment", "r0 = 5 // other"), ("r0 = 5 # hash", "r0 = 0x5"),
     ("goto +0x3 <foo+0x20>", "goto +3"),
 ])
 def test_kernel_log_and_objdump_spellings(kernel, llvm):
     assert assemble(kernel) == assemble(llvm)
+
+
+def test_names_of_maps_and_helpers():
+    text = "r1 = map_by_fd(b)\nr2 = map_val(map_by_idx(a)) + 4\ncall bpf_trace_printk\nexit"
+    insns = assemble(text, maps=["a", "b"])
+    assert [(i.src, i.imm, i.next_imm) for i in insns[:2]] == [(1, 1, 0), (6, 0, 4)]
+    assert (insns[2].src, insns[2].imm) == (0, 6)  # trace_printk is helper 6
+    assert assemble("call f\nexit", helpers={"f": 99})[0].imm == 99
+    # a label wins over a helper of the same name
+    local = assemble("call bpf_tail_call\nexit\nbpf_tail_call: exit")
+    assert (local[0].src, local[0].imm) == (isa.CALL_LOCAL, 1)
+
+
+def test_bpf_conformance_spellings():
+    text = ("mov r2, 1\nlddw r1, map_by_fd(m)\nstxw [r10-4], r2\nldxdw %r0, [%r1]\n"
+            "jne %r0, 15, 2\ncall local 1\nlock fetch add [r10-8], r1\nldabsw %r0, %r0, 4\n"
+            "exit")
+    insns = assemble(text, "ubpf", maps=["m"])
+    assert insns[4].off == 2 and insns[5].src == isa.CALL_LOCAL
+    assert (insns[6].imm, insns[7].opcode) == (isa.ATOMIC_ADD | isa.ATOMIC_FETCH, 0x20)
+    assert assemble("\n".join(disassemble(insns, "ubpf")), "ubpf") == insns
 
 
 def test_ubpf_conveniences():
@@ -236,7 +261,10 @@ def test_mov_without_ll_picks_mov_or_lddw_by_meaning(value):
     ("llvm", "r1 += w2", 1, "does not match"),
     ("llvm", "r1 = -r2", 1, "negation is in place"),
     ("llvm", "r1 = *(s64 *)(r2 + 0)", 1, "no sign-extending 64-bit load"),
-    ("llvm", "r1 = map_fd(2) + 4", 1, "takes no offset"),
+    ("llvm", "r1 = map_by_fd(2) + 4", 1, "takes no offset"),
+    ("llvm", "r1 = map_by_fd(counts)", 1, "unknown map 'counts' (maps: none declared)"),
+    ("llvm", "r1 = frob(2)", 1, "unknown pseudo value"),
+    ("llvm", "call no_such_function", 1, "unknown label 'no_such_function'"),
     ("llvm", "r1 = 0x10000000000000000 ll", 1, "out of 64-bit range"),
     ("llvm", "r1 = (s32)w2", 1, "registers of one width"),
     ("llvm", "w1 = (s32)w2", 1, "invalid instruction"),

@@ -84,6 +84,21 @@ def test_error_keeps_line_and_index_fields():
     assert d.value.index == 1
 
 
+def test_map_section_names_the_maps():
+    text = ("-- map\n# name type key value entries\ncounts 2 4 8 10\nh hash 8 8 100\n"
+            "-- asm\nlddw r1, map_by_fd(h)\nlddw r2, map_val(map_by_fd(counts)) + 8\n"
+            "call bpf_map_lookup_elem\nexit\n-- result\n0\n")
+    test = parse_data(text)
+    assert [(m.name, m.type, m.key_size, m.value_size, m.max_entries) for m in test.maps] == [
+        ("counts", 2, 4, 8, 10), ("h", 1, 8, 8, 100)]
+    assert [(i.src, i.imm, i.next_imm) for i in test.insns[:2]] == [(1, 1, 0), (2, 0, 8)]
+    assert test.insns[2].imm == 1
+    with pytest.raises(AsmError, match="unknown map type 'frob'"):
+        parse_data("-- map\nm frob 4 4 1\n-- asm\nexit\n")
+    with pytest.raises(AsmError, match="line 2: a map is"):
+        parse_data("-- map\nm 2 4\n-- asm\nexit\n")
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(BpfcheckError, match="none.data"):
         read_data_file(tmp_path / "none.data")
