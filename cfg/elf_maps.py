@@ -144,14 +144,15 @@ def _btf_map_def(btf: Btf, name: str, type_id: int, kind: str, depth: int) -> Ma
 
 
 def _uint_attr(btf: Btf, map_name: str, attr: str, type_id: int) -> int:
-    """The N of `__uint(attr, N)`: a pointer to an array of N elements."""
+    """The N of `__uint(attr, N)` (a pointer to an array of N elements) or of `__ulong(attr, N)`
+    (a pointer to an enum whose one value is N)."""
     ptr = btf.resolve(type_id)
-    if ptr.kind != "ptr":
-        raise ElfError(f"map {map_name!r}: {attr} is not declared with __uint()")
-    arr = btf.resolve(ptr.type)
-    if arr.kind != "array":
-        raise ElfError(f"map {map_name!r}: {attr} is not declared with __uint()")
-    return arr.nelems
+    target = btf.resolve(ptr.type) if ptr.kind == "ptr" else ptr
+    if target.kind == "array":
+        return target.nelems
+    if target.kind in ("enum", "enum64") and len(target.values) == 1:
+        return target.values[0].value & 0xFFFFFFFFFFFFFFFF
+    raise ElfError(f"map {map_name!r}: {attr} is not declared with __uint() or __ulong()")
 
 
 DATA_KINDS = (".data", "data"), (".rodata", "rodata"), (".bss", "bss")

@@ -125,6 +125,9 @@ def test_btf_maps_are_decoded_from_their_type_description():
     assert outer.type_name == "array_of_maps" and outer.value_size == 4
     assert (outer.inner.type_name, outer.inner.max_entries) == ("array", 2)
     assert maps["jumps"].type_name == "prog_array"
+    seen = maps["seen"]  # map_extra given with __ulong (an enum pointer) is understood
+    assert (seen.type_name, seen.key_size, seen.value_size, seen.max_entries) == (
+        "bloom_filter", 0, 4, 64)
     assert all(m.kind == "btf" for m in obj.maps)
     # Maps are ordered by their place in .maps, as libbpf orders them.
     data = MAPS.read_bytes()
@@ -136,7 +139,7 @@ def test_map_references_use_the_map_index():
     prog = obj.program()
     refs = [obj.maps[i.imm].name for _, i in prog.items()
             if i.opcode == OPCODE_LDDW and i.src == LDDW_MAP_IDX]
-    assert refs == ["flows", "stats", "outer", "events", "jumps"]
+    assert refs == ["flows", "stats", "outer", "events", "seen", "jumps"]
 
 
 def test_legacy_maps_section():
