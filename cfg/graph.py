@@ -208,6 +208,12 @@ def _functions(program: Program, kinds: list[str]) -> list[Function]:
     return declared
 
 
+def functions(program: Program) -> list[Function]:
+    """The program's functions: as declared, or found from call targets and code addresses
+    (raises ProgramError for invalid instructions or targets)."""
+    return _functions(program, [_kind(insn, pc) for pc, insn in program.items()])
+
+
 def _layout(program: Program) -> _Layout:
     """Validate the control flow of `program` and cut it into functions and blocks."""
     if not program.insns:

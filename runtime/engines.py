@@ -10,7 +10,25 @@ from typing import Callable
 
 from runtime.vm import Machine
 
-ENGINES: dict[str, Callable] = {"interp": Machine}
+
+
+def _native(*args, **kwargs):
+    from runtime.jit.native import NativeMachine
+    return NativeMachine(*args, **kwargs)
+
+
+def _pyjit(*args, **kwargs):
+    from runtime.jit.python import PyJitMachine
+    return PyJitMachine(*args, **kwargs)
+
+
+ENGINES: dict[str, Callable] = {"interp": Machine, "jit": _native, "pyjit": _pyjit}
+
+
+def default_engine() -> str:
+    """The native JIT where it applies (x86-64 Linux), the portable JIT elsewhere."""
+    from runtime.jit.native import available
+    return "jit" if available()[0] else "pyjit"
 
 
 def get_engine(name: str) -> Callable:

@@ -24,6 +24,7 @@ from typing import Callable
 
 from cfg import isa
 from cfg.errors import ProgramError
+from cfg.graph import functions
 from cfg.program import Program
 from runtime.jit.x86_encoder import (
     CC_A, CC_AE, CC_B, CC_BE, CC_E, CC_G, CC_GE, CC_L, CC_LE, CC_NE, OP_ADD, OP_AND, OP_CMP,
@@ -49,15 +50,20 @@ class JitLinks:
     lddw(insn) -> the 64-bit value a pseudo lddw (map reference) loads;
     tail_call: `u64 f(ctx, map, index)` returning the entry address of the target or 0;
     ld_packet: `u64 f(ctx, offset, size)` for ld_abs/ld_ind, setting *error_flag on failure;
-    error_flag, may_goto_counter: addresses of a byte / a u64 the caller owns.
+    stack_top: top of frame 0 in a region of 8 * 512 bytes the caller owns;
+    error_flag: a byte the callbacks set when they fail (the code then returns at once);
+    may_goto_counter: the address of a u64 budget for may_goto.
     """
 
     helper: Callable[[int], int]
     lddw: Callable[[isa.Insn], int]
+    stack_top: int
     tail_call: int = 0
     ld_packet: int = 0
     error_flag: int = 0
     may_goto_counter: int = 0
+    callx_helper: int = 0   # u64 f(r1..r5) calling the helper whose number is in *callx_cell
+    callx_cell: int = 0
 
 
 class _Libc:
@@ -109,41 +115,59 @@ class _Translator:
         self.links = links
         self.a = Assembler()
         self.labels = {pc: Label() for pc in program.pcs}
-        self.func_labels = {fn.start: Label() for fn in program.functions}
+        self.functions = functions(program)
+        self.func_labels = {fn.start: Label() for fn in self.functions}
         self.exit_main = Label()
         self.exit_sub = Label()
+        self.bail = Label()
+        self.code_start, self.code_end = Label(), Label()
 
     # -- prologues and epilogues --------------------------------------------------------------
     def prologue(self, is_main: bool) -> None:
+        """Save the host's callee-saved registers and point r10 at this frame's top.
+
+        The eBPF frames live in the caller-supplied stack region (so helpers can resolve
+        pointers into them), frame k's top at `stack_top - 512 * k`; the host stack only holds
+        saved registers and return addresses."""
         a = self.a
         if is_main:
             for r in (RBP, RBX, R12, R13, R14, R15):
                 a.push(r)
             a.alu_ri(OP_SUB, RSP, 8)       # realign: 6 pushes + return address
+            a.mov_rr(R12, RSP)
+            a.mov_ri64(RBP, self.links.stack_top)
         else:
             for r in (RBP, RBX, R13, R14, R15):
                 a.push(r)
-        a.mov_rr(RBP, RSP)
-        a.alu_ri(OP_SUB, RSP, STACK_SIZE)
+            a.alu_ri(OP_SUB, RBP, STACK_SIZE)
 
     def epilogues(self) -> None:
         a = self.a
         a.bind(self.exit_main)
-        a.mov_rr(RSP, RBP)
-        a.alu_ri(OP_ADD, RSP, 8)
-        for r in (R15, R14, R13, R12, RBX, RBP):
-            a.pop(r)
+        self._unwind_main()
         a.ret()
         a.bind(self.exit_sub)
-        a.mov_rr(RSP, RBP)
         for r in (R15, R14, R13, RBX, RBP):
             a.pop(r)
         a.ret()
+        # A helper reported an error: return straight to the host, whatever the depth (the
+        # engine reads the error; r12 holds the host rsp of the entry frame).
+        a.bind(self.bail)
+        a.mov_rr(RSP, R12)
+        self._unwind_main()
+        a.ret()
+
+    def _unwind_main(self) -> None:
+        a = self.a
+        a.alu_ri(OP_ADD, RSP, 8)
+        for r in (R15, R14, R13, R12, RBX, RBP):
+            a.pop(r)
 
     # -- driver ---------------------------------------------------------------------------------
     def translate(self) -> NativeProgram:
-        starts = {fn.start: fn for fn in self.p.functions}
-        main_fn = self.p.functions[0]
+        starts = {fn.start: fn for fn in self.functions}
+        main_fn = self.functions[0]
+        self.a.bind(self.code_start)
         for pc, insn in self.p.items():
             if pc in starts:
                 # calls enter before the prologue; jumps to the first instruction after it
@@ -153,6 +177,7 @@ class _Translator:
             self.in_main = main_fn.start <= pc < main_fn.end
             self.insn(pc, insn)
         self.epilogues()
+        self.a.bind(self.code_end)
         return NativeProgram(self.a, self.func_labels[main_fn.start], self.func_labels)
 
     def target(self, pc: int, insn: isa.Insn) -> Label:
@@ -350,10 +375,7 @@ class _Translator:
         a.mov_ri(RDX, spec.size, False)
         a.mov_ri64(R11, self.links.ld_packet)
         a.call_reg(R11)
-        a.mov_ri64(R11, self.links.error_flag)
-        a.load(R11, R11, 0, 1)
-        a.test_rr(R11, R11, False)
-        a.jcc(CC_NE, self.exit_main if self.in_main else self.exit_sub)
+        self._check_error_flag()  # out of the packet: the engine ends the run with r0 = 0
 
     def k_ldabs(self, pc, insn, spec) -> None:
         self._ld_packet(insn, spec)
@@ -402,6 +424,16 @@ class _Translator:
             return
         a.mov_ri64(R11, self.links.helper(insn.imm))
         a.call_reg(R11)
+        self._check_error_flag()
+
+    def _check_error_flag(self) -> None:
+        if not self.links.error_flag:
+            return
+        a = self.a
+        a.mov_ri64(R11, self.links.error_flag)
+        a.load(R11, R11, 0, 1)
+        a.test_rr(R11, R11, False)
+        a.jcc(CC_NE, self.bail)
 
     def _tail_call(self) -> None:
         a = self.a
@@ -412,21 +444,41 @@ class _Translator:
         a.call_reg(R11)
         a.alu_ri(OP_ADD, RSP, 8)
         a.pop(RDI)
+        self._check_error_flag()
         a.test_rr(RAX, RAX)
         a.jcc(CC_E, cont)
         if self.in_main:
             # unwind the entry frame and jump to the target program's entry with r1 = ctx
             a.mov_rr(R11, RAX)
-            a.mov_rr(RSP, RBP)
-            a.alu_ri(OP_ADD, RSP, 8)
-            for r in (R15, R14, R13, R12, RBX, RBP):
-                a.pop(r)
+            self._unwind_main()
             a.jmp_reg(R11)
         a.bind(cont)
         a.mov_ri(RAX, -2)  # -ENOENT-like failure value; eBPF leaves r0 unspecified
 
     def k_callx(self, pc, insn, spec) -> None:
-        self.a.call_reg(REG[insn.dst])
+        """callx: a function of this program when the register holds one of its addresses,
+        otherwise a helper by number (uBPF's convention) through the engine's dispatcher."""
+        a = self.a
+        helper_path, done = Label(), Label()
+        a.mov_rr(R11, REG[insn.dst])
+        a.mov_label_address(R10, self.code_start)
+        a.alu_rr(OP_CMP, R11, R10)
+        a.jcc(CC_B, helper_path)
+        a.mov_label_address(R10, self.code_end)
+        a.alu_rr(OP_CMP, R11, R10)
+        a.jcc(CC_AE, helper_path)
+        a.call_reg(R11)
+        a.jmp(done)
+        a.bind(helper_path)
+        if self.links.callx_helper:
+            a.mov_ri64(R10, self.links.callx_cell)
+            a.store(R10, 0, R11, 8)
+            a.mov_ri64(R11, self.links.callx_helper)
+            a.call_reg(R11)
+            self._check_error_flag()
+        else:
+            a.jmp(self.bail)
+        a.bind(done)
 
     def k_exit(self, pc, insn, spec) -> None:
         self.a.jmp(self.exit_main if self.in_main else self.exit_sub)

@@ -12,10 +12,14 @@ M = (1 << 64) - 1
 
 
 def run(insns, r1=0, r2=0, functions=()):
+    import ctypes
+
     from runtime.jit.x86_64 import JitLinks, compile_native
 
+    stack = (ctypes.c_uint64 * (8 * 512 // 8))()
+    top = ctypes.addressof(stack) + ctypes.sizeof(stack)
     native = compile_native(Program(insns, functions=functions),
-                            JitLinks(helper=lambda i: 0, lddw=lambda i: 0))
+                            JitLinks(helper=lambda i: 0, lddw=lambda i: 0, stack_top=top))
     return native(r1, r2)
 
 
@@ -73,6 +77,21 @@ def test_byte_swaps_and_sign_extension():
     assert run([lddw(0, value), I(0xD7, 0, 0, 0, 64), I(0x95)]) == 0x8877665544332211
     assert run([lddw(0, 0x80), I(0xBF, 0, 0, 8, 0), I(0x95)]) == M - 0x7F
     assert run([lddw(0, 0x8000), I(0xBC, 0, 0, 16, 0), I(0x95)]) == 0xFFFF8000
+
+
+def test_frames_are_512_bytes_apart_in_the_given_stack():
+    # main stores 7 at r10-8, calls f which stores 9 at its own r10-8 and returns r10;
+    # main returns (its r10 - f's r10): one frame of 512 bytes.
+    prog = [I(0x7A, 10, 0, -8, 7),          # 0: *(u64 *)(r10 - 8) = 7
+            I(0x85, 0, 1, 0, 4),            # 1: call pc 6
+            I(0xBF, 1, 10, 0, 0),           # 2: r1 = r10
+            I(0x1F, 1, 0, 0, 0),            # 3: r1 -= r0
+            I(0xBF, 0, 1, 0, 0),            # 4: r0 = r1
+            I(0x95),                        # 5: exit
+            I(0x7A, 10, 0, -8, 9),          # 6: *(u64 *)(r10 - 8) = 9
+            I(0xBF, 0, 10, 0, 0),           # 7: r0 = r10
+            I(0x95)]                        # 8: exit
+    assert run(prog, functions=(Function("main", 0, 6), Function("f", 6, 9))) == 512
 
 
 def test_entry_receives_r1():
