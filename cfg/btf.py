@@ -178,19 +178,22 @@ class Btf:
     def datasec(self, name: str) -> BtfType | None:
         return self.find(name, "datasec")
 
-    def fixed(self, section_sizes: dict[str, int], symbol_offsets: dict[str, int]) -> Btf:
-        """A copy with DATASEC sizes and VAR offsets filled from the ELF where the compiler left
-        zeros (libbpf does the same before loading)."""
+    def fixed(self, section_sizes: dict[str, int],
+              symbol_offsets: dict[str, dict[str, int]]) -> Btf:
+        """A copy with DATASEC sizes and VAR offsets filled from the ELF (section name -> size,
+        section name -> symbol name -> offset) where the compiler left zeros, as libbpf does
+        before loading."""
         types = list(self.types)
         for i, t in enumerate(types):
             if t.kind != "datasec" or t.name not in section_sizes:
                 continue
             infos = []
+            symbols = symbol_offsets.get(t.name, {})
             for info in t.secinfo:
                 var = self.type(info.type)
                 off = info.offset
-                if off == 0 and var.kind == "var" and var.name in symbol_offsets:
-                    off = symbol_offsets[var.name]
+                if off == 0 and var.kind == "var" and var.name in symbols:
+                    off = symbols[var.name]
                 infos.append(replace(info, offset=off))
             infos.sort(key=lambda info: info.offset)  # libbpf sorts them by offset too
             types[i] = replace(t, size=t.size or section_sizes[t.name], secinfo=tuple(infos))

@@ -25,7 +25,7 @@ from cfg.btf_ext import BtfExt, CoreReloc, parse_btf_ext
 from cfg.elf_maps import (STRUCT_OPS_SECTIONS, Extern, FoundMap, btf_maps, data_maps,
                           data_section_kind, find_externs, kconfig_map, legacy_maps,
                           struct_ops_maps)
-from cfg.elf_reader import (R_BPF_NONE, SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_FUNC,
+from cfg.elf_reader import (R_BPF_NONE, STB_GLOBAL, STB_WEAK, STT_FUNC,
                             STT_NOTYPE, STT_OBJECT, Reloc, Section, Symbol, read_elf)
 from cfg.errors import BpfcheckError, ElfError
 from cfg.isa import (CALL_KFUNC, CALL_LOCAL, CLS_JMP, JMP_CALL, LDDW_CODE, LDDW_MAP_IDX,
@@ -184,9 +184,13 @@ class _Loader:
         if sec is None:
             return None
         btf = parse_btf(sec.data)
-        sizes = {s.name: s.size for s in self.raw.sections}
-        offsets = {s.name: s.value for s in self.raw.symbols
-                   if s.type in (STT_OBJECT, STT_NOTYPE) and s.shndx != SHN_UNDEF and s.name}
+        sections = self.raw.sections
+        sizes = {s.name: s.size for s in sections}
+        offsets: dict[str, dict[str, int]] = {}
+        for sym in self.raw.symbols:
+            if sym.type in (STT_OBJECT, STT_NOTYPE) and sym.name and \
+                    0 < sym.shndx < len(sections):
+                offsets.setdefault(sections[sym.shndx].name, {})[sym.name] = sym.value
         return btf.fixed(sizes, offsets)
 
     def _btf_ext(self) -> BtfExt | None:
