@@ -111,11 +111,17 @@ def _gen(name: str, src: str) -> Callable:
 
 def _alu_factory(expr: str, width: int, reg: bool) -> Callable:
     mask = "" if width == 64 else " & M32"
-    b = f"regs[s]{mask}" if reg else "k"
-    a = f"regs[d]{mask}" if "A" in expr else "0"
+    b = f"(regs[s]{mask})" if reg else "k"
+    a = f"(regs[d]{mask})"
+    setup = []
+    for name, value in (("A", a), ("B", b)):
+        if expr.count(name) == 1 or value == "k":
+            expr = expr.replace(name, value)   # inline operands used once
+        elif expr.count(name) > 1:
+            setup.append(f"{name} = {value}")
     src = (f"def make(regs, d, s, k, nxt):\n"
            f"    def op():\n"
-           f"        A = {a}; B = {b}\n"
+           + (f"        {'; '.join(setup)}\n" if setup else "") +
            f"        regs[d] = {expr}\n"
            f"        return nxt\n"
            f"    return op\n")
@@ -184,6 +190,7 @@ class Machine:
         self.stack = [self.memory.add(f"stack frame {i}", "stack", STACK_SIZE)
                       for i in range(MAX_FRAMES)]
         self.stack_tops = [r.end for r in self.stack]
+        self.deepest = MAX_FRAMES - 1  # deepest frame used since the stack was last zeroed
         self._compiled: dict[int, tuple[list, Region]] = {}
         self._caches: list[list] = []
         self._epoch = self.memory.epoch
@@ -531,6 +538,8 @@ class Machine:
                 raise VmError(f"call depth exceeds {MAX_FRAMES} frames", pc)
             frames.append((nxt, regs[6], regs[7], regs[8], regs[9], regs[10], m.ops))
             regs[10] = tops[depth]
+            if depth > m.deepest:
+                m.deepest = depth
             return target
         return op
 
@@ -599,8 +608,9 @@ class Machine:
                 memory.remove(r)
         self.ctx = ctxmod.install(context or ctxmod.Context("none"), memory)
         self.invalidate()
-        for r in self.stack:
+        for r in self.stack[:self.deepest + 1]:  # frames the last run used (deterministic)
             ctypes.memset(r.start, 0, STACK_SIZE)
+        self.deepest = 0
         regs = self.regs
         regs[:] = [0] * 11
         regs[1], regs[2] = self.ctx.r1, self.ctx.r2
