@@ -352,8 +352,10 @@ def data_test_program(insns: list[Insn], mem_len: int, high: bool) -> list[Insn]
     return prologue + body
 
 
-def run_data_test(insns: list[Insn], mem: bytes = b"") -> tuple[int | None, str | None]:
-    """(r0, None) when the kernel runs the test, (None, why) when it refuses it."""
+def run_data_test(insns: list[Insn], mem: bytes = b"",
+                  maps=()) -> tuple[int | None, str | None]:
+    """(r0, None) when the kernel runs the test, (None, why) when it refuses it. `maps` are
+    the test's `-- map` definitions (fresh, empty maps for each of the two runs)."""
     ok, why = available()
     if not ok:
         return None, why
@@ -361,13 +363,14 @@ def run_data_test(insns: list[Insn], mem: bytes = b"") -> tuple[int | None, str 
     halves = []
     for high in (False, True):
         try:
-            prog = data_test_program(list(insns), len(mem), high)
-            fd, _log = load_insns(prog, "xdp", "data_test")
+            with KernelMaps(maps) as kmaps:
+                prog = resolve_maps(data_test_program(list(insns), len(mem), high), kmaps)
+                fd, _log = load_insns(prog, "xdp", "data_test")
+                try:
+                    halves.append(test_run(fd, packet).retval)
+                finally:
+                    os.close(fd)
         except KernelError as exc:
             last = [ln for ln in exc.log.strip().splitlines() if ln.strip()][-2:]
             return None, f"{exc}: {' / '.join(last)}"
-        try:
-            halves.append(test_run(fd, packet).retval)
-        finally:
-            os.close(fd)
     return halves[0] | (halves[1] << 32), None

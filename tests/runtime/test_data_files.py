@@ -25,7 +25,7 @@ def test_suite_is_large() -> None:
 def _run(path: pathlib.Path):
     test = read_data_file(path)
     assert test.load_error is None, test.load_error
-    return test, vm.run(Program(test.insns), mem=test.mem or None)
+    return test, vm.run(Program(test.insns, maps=test.maps), mem=test.mem or None)
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
@@ -46,7 +46,7 @@ def test_kernel_agrees(path: pathlib.Path) -> None:
     if not ok:
         pytest.skip(why)
     test, result = _run(path)
-    r0, refused = kernel.run_data_test(test.insns, test.mem)
+    r0, refused = kernel.run_data_test(test.insns, test.mem, test.maps)
     if r0 is None:
         # The kernel verifier refuses the program (memory errors, endless loops, dead code
         # the kernel will not load, division by an immediate zero...): nothing to compare.

@@ -72,8 +72,8 @@ def _run_data(args: argparse.Namespace) -> int:
     if test.load_error is not None:
         r0, error = None, test.load_error
     else:
-        machine = _engine(args.engine)(Program(test.insns, name=test.name),
-                                       checked=args.checked, seed=args.seed)
+        program = Program(test.insns, name=test.name, maps=getattr(test, "maps", ()))
+        machine = _engine(args.engine)(program, checked=args.checked, seed=args.seed)
         ctx = context.raw_memory(test.mem) if test.mem else context.Context("none")
         result = machine.run(ctx, budget=args.budget)
         r0, error = (None, result.error) if result.error else (result.r0, None)
