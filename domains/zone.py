@@ -203,8 +203,7 @@ class ZoneDomain:
             return self
         if self._cache is None:
             z = ZoneDomain()
-            edges = sorted(self._edges(), key=lambda e: (e[0] != ZERO and e[1] != ZERO))
-            for i, j, w in edges:
+            for i, j, w in self._bounds_first():
                 if not z._add_edge(i, j, w):
                     break
             self._cache = z
@@ -255,33 +254,59 @@ class ZoneDomain:
                     rpred[x] = {}
                 else:
                     s[ZERO] = m
-        ad, bd = a._d, b._d
         asucc, bsucc = a._succ, b._succ
-        for first, second, sd in ((asucc, bsucc, bd), (bsucc, asucc, ad)):
-            for i, s in first.items():
-                if i == ZERO:
+        empty: dict[str, int] = {}
+        # edges explicit in a (and possibly in b)
+        for i, sa in asucc.items():
+            if i == ZERO:
+                continue
+            sb = bsucc.get(i) or empty
+            ali, bli, rli = alo.get(i), blo.get(i), rlo.get(i)
+            for j, wa in sa.items():
+                if j == ZERO:
                     continue
-                other_s = second.get(i)
-                rl = rlo.get(i)
-                for j, _w in s.items():
-                    if j == ZERO:
+                if ali is not None:
+                    h = ahi.get(j)
+                    if h is not None and ali + h < wa:
+                        wa = ali + h
+                wb = sb.get(j, INF)
+                if bli is not None:
+                    h = bhi.get(j)
+                    if h is not None and bli + h < wb:
+                        wb = bli + h
+                m = wa if wa >= wb else wb
+                if m == INF:
+                    continue
+                if rli is not None:
+                    h = rhi.get(j)
+                    if h is not None and m >= rli + h and j not in sb:
+                        continue  # implied by the joined bounds and explicit on one side only
+                res._set_edge(i, j, m)
+        # edges explicit only in b: a's distance is the one its bounds imply
+        for i, sb in bsucc.items():
+            if i == ZERO:
+                continue
+            sa = asucc.get(i) or empty
+            ali, bli, rli = alo.get(i), blo.get(i), rlo.get(i)
+            if ali is None:
+                continue  # a's distance from i is unbounded for every j without an explicit edge
+            for j, wb in sb.items():
+                if j == ZERO or j in sa:
+                    continue
+                h = ahi.get(j)
+                if h is None:
+                    continue
+                wa = ali + h
+                if bli is not None:
+                    h2 = bhi.get(j)
+                    if h2 is not None and bli + h2 < wb:
+                        wb = bli + h2
+                m = wa if wa >= wb else wb
+                if rli is not None:
+                    h = rhi.get(j)
+                    if h is not None and m >= rli + h:
                         continue
-                    if first is bsucc and other_s is not None and j in other_s:
-                        continue  # done in the first pass
-                    m1 = ad(i, j)
-                    m2 = bd(i, j)
-                    m = m1 if m1 >= m2 else m2
-                    if m == INF:
-                        continue
-                    if rl is not None:
-                        rh = rhi.get(j)
-                        if rh is not None and m > rl + rh:
-                            continue
-                    # m <= implied: store when strictly better, or when explicit on both sides
-                    if rl is not None and rhi.get(j) is not None and m == rl + rhi[j]:
-                        if other_s is None or j not in other_s:
-                            continue
-                    res._set_edge(i, j, m)
+                res._set_edge(i, j, m)
         return res
 
     def meet(self, other: "ZoneDomain") -> "ZoneDomain":
@@ -289,11 +314,26 @@ class ZoneDomain:
         a = self._view().copy()
         if a._bottom or other._bottom:
             return ZoneDomain.bottom()
-        edges = sorted(other._edges(), key=lambda e: (e[0] != ZERO and e[1] != ZERO))
-        for i, j, w in edges:
+        asucc = a._succ
+        for i, j, w in other._bounds_first():
+            si = asucc.get(i)
+            if si is not None and si.get(j, INF) <= w:
+                continue  # fast path: already as tight
             if not a._add_edge(i, j, w):
                 break
         return a
+
+    def _bounds_first(self) -> Iterable[tuple[str, str, int]]:
+        """All stored edges, bounds before relations (bounds make later closure cheaper)."""
+        for j, w in self._succ[ZERO].items():
+            yield ZERO, j, w
+        for i, w in self._pred[ZERO].items():
+            yield i, ZERO, w
+        for i, s in self._succ.items():
+            if i != ZERO:
+                for j, w in s.items():
+                    if j != ZERO:
+                        yield i, j, w
 
     def widen(self, other: "ZoneDomain", thresholds: Sequence[int] = ()) -> "ZoneDomain":
         """Widening with thresholds: keep self's stable edges, move unstable ones to a threshold or drop them."""
@@ -306,17 +346,24 @@ class ZoneDomain:
         neg = sorted({-t for t in ts})
         both = sorted(set(ts) | set(neg))
         res = ZoneDomain()
-        bd = b._d
-        for i, j, w in self._edges():
-            w2 = bd(i, j)
-            if w2 <= w:
-                res._set_edge(i, j, w)
-                continue
-            cands = ts if i == ZERO else (neg if j == ZERO else both)
-            for t in cands:
-                if t >= w2:
-                    res._set_edge(i, j, t)
-                    break
+        bsucc, bhi, blo = b._succ, b._succ[ZERO], b._pred[ZERO]
+        empty: dict[str, int] = {}
+        for i, s in self._succ.items():
+            sb = bsucc.get(i) or empty
+            bli = None if i == ZERO else blo.get(i)
+            for j, w in s.items():
+                w2 = sb.get(j, INF)
+                if bli is not None and j != ZERO:
+                    h = bhi.get(j)
+                    if h is not None and bli + h < w2:
+                        w2 = bli + h
+                if w2 <= w:
+                    res._set_edge(i, j, w)
+                    continue
+                for t in (ts if i == ZERO else (neg if j == ZERO else both)):
+                    if t >= w2:
+                        res._set_edge(i, j, t)
+                        break
         res._closed = False
         return res
 
@@ -326,7 +373,7 @@ class ZoneDomain:
         b = other._view()
         if a._bottom or b._bottom:
             return ZoneDomain.bottom()
-        for i, j, w in sorted(b._edges(), key=lambda e: (e[0] != ZERO and e[1] != ZERO)):
+        for i, j, w in b._bounds_first():
             if a._d(i, j) == INF:
                 if not a._add_edge(i, j, w):
                     break
