@@ -7,7 +7,9 @@ mode; then one pass over the stable invariants reports every assertion that fail
 """
 from __future__ import annotations
 
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Iterable
 
@@ -256,7 +258,10 @@ def analyze(program: Program, options: Options | None = None, *, domain: Any = "
         if key in seen:
             continue
         seen.add(key)
-        errors.append(Error(f.pc, f.kind, f.message, program.source(f.pc), f.detail))
+        src = program.source(f.pc)
+        if f.kind == "exit-value" and src is not None:
+            src = _return_statement(program, src)
+        errors.append(Error(f.pc, f.kind, f.message, src, f.detail))
     errors.sort(key=lambda e: e.pc)
     for f in ch.warnings:
         warnings.append(Error(f.pc, f.kind, f.message, program.source(f.pc), f.detail))
@@ -276,6 +281,29 @@ def analyze(program: Program, options: Options | None = None, *, domain: Any = "
                   states if options.collect_invariants else {}, graph, analysis, exit_state)
 
 
+def _return_statement(program: Program, src: LineInfo) -> LineInfo:
+    """An exit the compiler put on the closing `}` of a function: point at the `return`
+    statement just above it when the C source can be read (the value returned is set there)."""
+    if src.text.strip() not in ("}", ""):
+        return src
+    import os
+    base = os.path.dirname(program.file or ".")
+    for path in (src.file, os.path.join(base, src.file), os.path.join(base, "..", src.file)):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                lines = fh.read().splitlines()
+        except OSError:
+            continue
+        for n in range(min(src.line - 1, len(lines)) - 1, max(src.line - 6, 0) - 1, -1):
+            text = lines[n].strip()
+            if text.startswith("return"):
+                return LineInfo(src.file, n + 1, 0, lines[n].strip())
+            if text and not text.startswith(("}", "/*", "*", "//")):
+                break
+        break
+    return src
+
+
 def _program_type(plat, program: Program, override: str | None):
     if override:
         return plat.program_type(override)
@@ -288,3 +316,13 @@ def _program_type(plat, program: Program, override: str | None):
         if t:
             return plat.program_type(t)
         raise
+
+
+class _CallableModule(types.ModuleType):
+    """Lets `verifier.analyze(program)` work when `verifier.analyze` is this module."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Report:
+        return analyze(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -173,9 +173,13 @@ def _ensure_cell(st: State, variable: str) -> None:
 
 def initial_state(pre, domain) -> State:
     """The state a YAML `pre` list describes (registers not named are uninitialised)."""
+    from verifier.semantics import sync
     st = State.top(domain)
     for text in pre:
         assume(st, parse(text))
+    for v, m in list(st.types.items()):
+        if m == T.NUMBER and not st.is_bottom():
+            sync(st, v)
     return st
 
 

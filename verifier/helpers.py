@@ -194,7 +194,7 @@ def call_helper(sem, st: State, pc: int, proto, ch: C.Checker, depth: int) -> No
         st.remove(f"r{reg}")
     ret = proto.ret
     if ret in ("map_value_or_null", "map_value") and maps:
-        inner = [mp for mp in maps if getattr(mp, "type_name", "") in MAP_OF_MAPS]
+        inner = [mp for mp in maps if sem.map_kind(mp) in MAP_OF_MAPS]
         if inner and len(inner) == len(maps):
             idxs = [sem.inner.get(sem.maps.index(mp)) for mp in maps]
             if all(i is not None for i in idxs):

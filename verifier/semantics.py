@@ -136,6 +136,11 @@ class Semantics:
             "jcond": self._jcond, "call": self._call, "callx": self._callx, "exit": self._exit,
         }
 
+    def map_kind(self, mp) -> str:
+        """The map's type name on this platform (`prog_array`, `array_of_maps`, ...)."""
+        names = getattr(self.platform, "map_types", None) or {}
+        return names.get(mp.type) or getattr(mp, "type_name", "")
+
     # ---- entry state --------------------------------------------------------------------
     def entry_state(self, domain) -> State:
         """r1 = ctx, r10 = top of the stack, packet bounds."""
@@ -595,7 +600,7 @@ class Semantics:
                 return
             mp = self.maps[idx]
             if form in (isa.LDDW_MAP_FD, isa.LDDW_MAP_IDX):
-                progs = getattr(mp, "type_name", "") == "prog_array"
+                progs = self.map_kind(mp) == "prog_array"
                 st.havoc(dst, T.MAP_FD_PROGRAMS if progs else T.MAP_FD)
                 st.num.assign(var(dst, "map_fd"), idx)
                 return
@@ -663,14 +668,16 @@ class Semantics:
             st.havoc("r0", T.NUMBER)
             return
         helpers = getattr(self.platform, "helpers", {})
-        proto = helpers.get(insn.imm)
+        own = getattr(self.ptype, "own_helper", None)
+        proto = (own(insn.imm) if own is not None else None) or helpers.get(insn.imm)
         if proto is None:
             ch.fail(pc, "unknown-helper", f"call to unknown helper {insn.imm}")
             self._clobber(st)
             st.havoc("r0", T.NUMBER)
             return
-        allowed = getattr(self.ptype, "helpers", None)
-        if allowed is not None and insn.imm not in allowed:
+        may_call = getattr(self.ptype, "may_call", None)
+        is_own = own is not None and own(insn.imm) is not None
+        if not is_own and may_call is not None and not may_call(insn.imm):
             ch.fail(pc, "unknown-helper", f"helper {proto.name} ({insn.imm}) is not available to "
                     f"{getattr(self.ptype, 'name', 'this')} programs")
         from verifier.helpers import call_helper

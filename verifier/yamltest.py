@@ -1,0 +1,178 @@
+"""YAML verifier tests in PREVAIL's schema: `test-case`, `options`, `pre`, `code`, `post`,
+`messages` (several cases per file, separated by `---`).
+
+`code` maps labels to blocks of pseudo-C (llvm syntax, `cfg.asm`); `<start>` is the first block
+and `goto <name>` jumps to the block labelled `<name>`. `pre` is the entry state (registers not
+named are uninitialised). A case passes when the verifier's errors are at exactly the pcs of
+`messages` (`"3: ..."`; none when absent) and every `post` constraint is entailed by the
+invariant at the program's exit. Our extensions: `program-type` (default xdp) and `maps` (a
+list of `{type, key_size, value_size, max_entries}`; by default `DEFAULT_MAPS`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfg.errors import AsmError, BpfcheckError
+from cfg.program import MAP_TYPE_IDS, MapDef, Program
+from verifier.options import Options
+
+# Maps a YAML test may name by index (map_fd / map_idx): array, hash, prog_array, array of 64B.
+DEFAULT_MAPS = (
+    MapDef("array", MAP_TYPE_IDS["array"], 4, 8, 16),
+    MapDef("hash", MAP_TYPE_IDS["hash"], 4, 8, 1024),
+    MapDef("progs", MAP_TYPE_IDS["prog_array"], 4, 4, 8),
+    MapDef("big", MAP_TYPE_IDS["array"], 4, 64, 1),
+    MapDef("hash8", MAP_TYPE_IDS["hash"], 8, 16, 1024),
+)
+
+
+class YamlTestError(BpfcheckError):
+    """A YAML test file that does not follow the schema."""
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one case."""
+
+    file: str
+    name: str
+    passed: bool
+    reason: str = ""
+    errors: list[dict] = field(default_factory=list)
+    post: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "name": self.name, "passed": self.passed,
+                "reason": self.reason, "errors": self.errors, "post": self.post}
+
+
+def _label(name: str) -> str:
+    return "L_" + re.sub(r"\W", "_", name.strip("<>"))
+
+
+def program_text(code: Any) -> str:
+    """The labelled blocks of `code` as one assembler text."""
+    if isinstance(code, str):
+        return code
+    if not isinstance(code, dict) or not code:
+        raise YamlTestError("`code` must be a mapping of labels to blocks")
+    lines = []
+    for name, block in code.items():
+        name = str(name)
+        if name != "<start>":
+            lines.append(f"{_label(name)}:")
+        body = str(block or "")
+        body = re.sub(r"<([^<>\s]+)>", lambda m: _label(m.group(1)), body)
+        lines.extend(body.splitlines())
+    return "\n".join(lines) + "\n"
+
+
+def _message_pcs(messages) -> set[int]:
+    pcs = set()
+    for m in messages or ():
+        mm = re.match(r"\s*(\d+)", str(m))
+        if not mm:
+            raise YamlTestError(f"message without a pc: {m!r}")
+        pcs.add(int(mm.group(1)))
+    return pcs
+
+
+def _options(opts) -> Options:
+    kw: dict[str, Any] = {}
+    for o in opts or ():
+        o = str(o).strip()
+        neg = o.startswith("!")
+        name = o.lstrip("!")
+        if name == "termination":
+            kw["termination"] = not neg
+        elif name == "allow_division_by_zero":
+            kw["allow_division_by_zero"] = not neg
+        elif name == "big_endian":
+            kw["big_endian"] = not neg
+        elif name == "assume_assertions":
+            kw["assume_assertions"] = not neg
+        elif name == "privileged":
+            kw["privileged"] = not neg
+    return Options(**kw)
+
+
+def _maps(spec) -> tuple[MapDef, ...]:
+    if spec is None:
+        return DEFAULT_MAPS
+    out = []
+    for i, m in enumerate(spec):
+        t = m.get("type", "array")
+        out.append(MapDef(m.get("name", f"map{i}"), MAP_TYPE_IDS.get(t, 2), int(m.get("key_size", 4)),
+                          int(m.get("value_size", 8)), int(m.get("max_entries", 1))))
+    return tuple(out)
+
+
+def run_case(doc: dict, file: str = "", domain: Any = "zone") -> CaseResult:
+    """Run one YAML case."""
+    from cfg.asm import assemble
+    from verifier.analyze import analyze
+    from verifier.constraints import ConstraintError, entails, parse
+
+    name = str(doc.get("test-case", "?"))
+    try:
+        text = program_text(doc.get("code"))
+        insns = assemble(text)
+        options = _options(doc.get("options"))
+        pre = [str(c) for c in doc.get("pre") or ()]
+        for c in pre:
+            m = re.fullmatch(r"r10\.stack_offset\s*=\s*(\d+)", c.strip())
+            if m:
+                from dataclasses import replace
+                options = replace(options, stack_top=int(m.group(1)))
+        prog = Program(insns, name=name, type=str(doc.get("program-type", "xdp")),
+                       maps=_maps(doc.get("maps")), file=file)
+        report = analyze(prog, options, domain=domain, pre=pre)
+        posts = [parse(str(c)) for c in doc.get("post") or ()]
+    except (AsmError, ConstraintError, YamlTestError) as exc:
+        return CaseResult(file, name, False, f"bad test: {exc}")
+    errors = [{"pc": e.pc, "message": f"{e.kind}: {e.message}"} for e in report.errors]
+    final = report.exit_state
+    post_text = final.constraints() if final is not None else ["_|_"]
+    want = _message_pcs(doc.get("messages"))
+    got = {e.pc for e in report.errors}
+    reasons = []
+    if got != want:
+        extra = sorted(got - want)
+        missing = sorted(want - got)
+        if extra:
+            reasons.append("unexpected errors at " + ", ".join(
+                f"{e['pc']} ({e['message']})" for e in errors if e["pc"] in extra))
+        if missing:
+            reasons.append(f"no error at {missing}")
+    if final is not None:
+        failed = [c.text for c in posts if not entails(final, c)]
+        if failed:
+            reasons.append("post not entailed: " + ", ".join(failed))
+    return CaseResult(file, name, not reasons, "; ".join(reasons), errors, post_text)
+
+
+def load_cases(path: str | Path) -> list[dict]:
+    """The cases of a YAML file (YamlTestError on bad YAML)."""
+    import yaml
+    try:
+        text = Path(path).read_text()
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise YamlTestError(f"{path}: invalid YAML: {exc}") from None
+    cases: list[dict] = []
+    for d in docs:
+        if isinstance(d, list):
+            cases.extend(x for x in d if isinstance(x, dict))
+        elif isinstance(d, dict):
+            cases.append(d)
+        else:
+            raise YamlTestError(f"{path}: a case must be a mapping")
+    return cases
+
+
+def run_file(path: str | Path, domain: Any = "zone") -> list[CaseResult]:
+    """Run every case of a file."""
+    return [run_case(doc, str(path), domain) for doc in load_cases(path)]
