@@ -150,6 +150,7 @@ class _Func:
     start: int
     end: int
     is_global: bool
+    synthetic: bool = False  # no function symbol: the whole section (old toolchains)
 
 
 class _Loader:
@@ -171,12 +172,17 @@ class _Loader:
                        for idx, rels in raw.relocs.items()
                        if raw.sections[idx].executable}
         entries = [f for f in self.funcs if f.section.name != TEXT]
-        if not entries:  # an object with only .text: its global functions are the programs
+        real = [f for f in self.funcs if not f.synthetic]
+        if len(real) == 1 and real[0].section.name == TEXT:
+            entries.append(real[0])  # libbpf: a lone function without SEC() is a program
+        if not entries:  # bpfcheck: with no SEC() programs, global .text functions are
             entries = [f for f in self.funcs if f.is_global] or self.funcs
+        entries.sort(key=lambda f: (f.section.index, f.start))
         programs = [self._program(f) for f in entries]
         return EbpfObject(self.path, programs, self.maps, self.btf, self.btf_ext,
                           [FunctionSymbol(f.section.name, f.name, f.start * 8,
-                                          (f.end - f.start) * 8, f.is_global) for f in self.funcs],
+                                          (f.end - f.start) * 8, f.is_global)
+                           for f in self.funcs if not f.synthetic],
                           self.externs, self._license(), self._version())
 
     def _btf(self) -> Btf | None:
@@ -271,7 +277,7 @@ class _Loader:
                 # named by a global symbol at its start when there is one.
                 label = next((s.name for s in self.raw.symbols if s.shndx == sec.index
                               and s.value == 0 and s.name and s.bind == STB_GLOBAL), sec.name)
-                funcs.append(_Func(sec, label, 0, sec.size // 8, True))
+                funcs.append(_Func(sec, label, 0, sec.size // 8, True, synthetic=True))
             out += funcs
         return out
 

@@ -125,13 +125,20 @@ def test_btf_maps_are_decoded_from_their_type_description():
     assert outer.type_name == "array_of_maps" and outer.value_size == 4
     assert (outer.inner.type_name, outer.inner.max_entries) == ("array", 2)
     assert maps["jumps"].type_name == "prog_array"
-    seen = maps["seen"]  # map_extra given with __ulong (an enum pointer) is understood
+    seen = maps["seen"]
     assert (seen.type_name, seen.key_size, seen.value_size, seen.max_entries) == (
         "bloom_filter", 0, 4, 64)
     assert all(m.kind == "btf" for m in obj.maps)
     # Maps are ordered by their place in .maps, as libbpf orders them.
     data = MAPS.read_bytes()
     assert [m.name for m in obj.maps] == sorted(maps, key=lambda n: symbol_value(data, n))
+
+
+def test_ulong_map_attributes():
+    """`__ulong(name, N)` is a pointer to an enum whose one value is N (newer libbpf)."""
+    (wide,) = load_object(fixture("ulong_maps.o")).maps
+    assert (wide.type_name, wide.key_size, wide.value_size, wide.max_entries) == (
+        "bloom_filter", 0, 8, 128)
 
 
 def test_map_references_use_the_map_index():
@@ -237,9 +244,20 @@ def test_program_selection_errors_name_the_choices():
 
 def test_object_with_only_text_and_old_style_sections():
     obj = load_object(TEXT_ONLY)
-    # xdp_prog has no typed function symbol: the section is one program named by its symbol.
+    # A lone function without SEC() is a program (libbpf's rule); xdp_prog has no typed
+    # function symbol, so the section is one program named by its symbol (bpfcheck's leniency).
     assert [(p.section, p.name, p.type, p.end_pc) for p in obj.programs] == [
-        ("xdp_prog", "old_style", "xdp", 2)]
+        (".text", "helper_only", "unspec", 2), ("xdp_prog", "old_style", "xdp", 2)]
+    assert [f.name for f in obj.functions] == ["helper_only"]
+
+
+def test_without_sec_programs_the_global_text_functions_are_programs():
+    obj = load_object(fixture("text_pair.o"))
+    assert [(p.name, [f.name for f in p.functions]) for p in obj.programs] == [
+        ("outer_fn", ["outer_fn", "inner_fn", "local_fn"]), ("inner_fn", ["inner_fn", "local_fn"])]
+    for prog in obj.programs:
+        starts = {f.start for f in prog.functions}
+        assert all(pc + i.imm + 1 in starts for pc, i in local_calls(prog))
 
 
 @pytest.mark.parametrize("section, expected", [
