@@ -137,9 +137,9 @@ def _jmp_factory(expr: str, width: int, signed: bool, reg: bool) -> Callable:
         b = "(((regs[s] & M32) ^ 0x80000000) - 0x80000000)" if signed else "(regs[s] & M32)"
     if not reg:
         b = "k"
+    expr = expr.replace("A", a).replace("B", b)  # each operand is used once
     src = (f"def make(regs, d, s, k, tgt, nxt):\n"
            f"    def op():\n"
-           f"        A = {a}; B = {b}\n"
            f"        return tgt if {expr} else nxt\n"
            f"    return op\n")
     return _gen("make", src)
