@@ -36,7 +36,7 @@ def _outcome(result: vm.Result) -> tuple:
 @pytest.mark.parametrize("path", DATA, ids=[p.stem for p in DATA])
 def test_data_suite_matches_the_interpreter(engine, path):
     test = read_data_file(path)
-    program = Program(test.insns)
+    program = Program(test.insns, maps=test.maps)
     expected = vm.run(program, mem=test.mem or None)
     if engine is not PyJitMachine and expected.error:
         pytest.skip("the native JIT runs verified programs only; this one traps")
