@@ -55,3 +55,13 @@ def test_kernel_agrees(path: pathlib.Path) -> None:
         pytest.skip(f"kernel refuses: {refused}")
     assert result.error is None, f"the kernel ran it (r0 = {r0:#x}) but we trapped: {result.error}"
     assert result.r0 == r0
+
+
+def test_suite_covers_every_instruction_of_the_isa() -> None:
+    from cfg import isa
+    seen = set()
+    for path in FILES:
+        for insn in read_data_file(path).insns:
+            seen.add((insn.opcode, isa._variant(insn.opcode, insn.src, insn.off, insn.imm)))
+    missing = sorted(s.name for key, s in isa.SPECS.items() if key not in seen)
+    assert not missing
