@@ -176,8 +176,14 @@ def assemble(text: str, syntax: str = "llvm", maps: Sequence[str] = (),
 
 def format_insn(insn: Insn, pc: int = 0, syntax: str = "llvm",
                 labels: dict[int, str] | None = None) -> str:
-    """One instruction as text; `labels` (target pc -> name) makes jumps name their targets."""
-    return _FORMATTERS[_syntax(syntax)](insn, labels, pc)
+    """One instruction as text; `labels` (target pc -> name) makes jumps name their targets.
+    DecodeError for an instruction the ISA does not define."""
+    fmt = _FORMATTERS[_syntax(syntax)]
+    try:
+        return fmt(insn, labels, pc)
+    except KeyError:
+        check(insn)  # raises the precise DecodeError
+        raise
 
 
 def jump_targets(insns: Sequence[Insn]) -> set[int]:
@@ -206,7 +212,11 @@ def disassemble(insns: Sequence[Insn], syntax: str = "llvm", labels: bool = Fals
         names = {t: f"L{t}" for t in sorted(jump_targets(insns) & starts)}
     out, pc = [], 0
     for insn in insns:
-        text = fmt(insn, names, pc)
+        try:
+            text = fmt(insn, names, pc)
+        except KeyError:
+            check(insn, pc)
+            raise
         if names is not None and pc in names:
             text = f"{names[pc]}: {text}"
         out.append(text)

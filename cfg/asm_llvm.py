@@ -139,8 +139,7 @@ def _lock(m: re.Match) -> Pending:
 
 def _fetch(m: re.Match) -> Pending:
     dprefix, dnum, fn, bits, base, sign, num, sprefix, snum = m.groups()
-    fn = re.sub(r"^atomic(64)?_", "", fn)
-    op = fn if fn in ("xchg", "cmpxchg") else fn  # fetch_add ... or xchg / cmpxchg
+    op = re.sub(r"^atomic(64)?_", "", fn)  # fetch_add ..., xchg or cmpxchg
     dst, src = _reg(dprefix, dnum), _reg(sprefix, snum)
     if op != "cmpxchg" and dst != src:
         raise AsmError(f"{fn} must write its result to its source register r{src}")
@@ -301,7 +300,7 @@ _FORMS: list[tuple[re.Pattern, Callable[[re.Match], Pending]]] = [
         (rf"{_REG}\s*=\s*\*\s*\(\s*u(8|16|32|64)\s*\*\s*\)\s*skb\s*\[([^\]]*)\]", _skb),
         (rf"{_REG}\s*=\s*{_MEM}", _load),
         (rf"ld_pseudo\s+(r\d+)\s*,\s*({NUM})\s*,\s*({NUM})", _ld_pseudo),
-        (rf"r(\d+)\s*=\s*([a-z_]+\s*\(.*?)(?:\s+ll)?", _pseudo),
+        (r"r(\d+)\s*=\s*([a-z_]+\s*\(.*?)(?:\s+ll)?", _pseudo),
         (rf"r(\d+)\s*=\s*({NUM})\s*ll", _lddw),
         (rf"{_REG}\s*=\s*-\s*{_REG}", _neg),
         (rf"{_REG}\s*=\s*(le|be|bswap)(16|32|64)\s+{_REG}", _endian),

@@ -288,6 +288,14 @@ def test_errors_name_the_line(syntax, text, line, needle):
         assert str(e.value).startswith(f"line {line}: ")
 
 
+def test_formatting_an_invalid_instruction_is_a_decode_error():
+    from cfg.errors import DecodeError
+    with pytest.raises(DecodeError, match="unknown opcode 0xff"):
+        format_insn(Insn(0xFF))
+    with pytest.raises(DecodeError, match="instruction 2: invalid immediate"):
+        disassemble([isa.lddw(0, 1), Insn(0xDB, 1, 2, 0, 0x02)], "ubpf")
+
+
 def test_far_label_jump_is_out_of_range():
     text = "goto far\n" + "r0 = 1 ll\n" * 16400 + "far: exit"  # 32800 slots away
     with pytest.raises(AsmError, match="out of range") as e:
