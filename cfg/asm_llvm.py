@@ -300,7 +300,7 @@ _FORMS: list[tuple[re.Pattern, Callable[[re.Match], Pending]]] = [
         (rf"{_REG}\s*=\s*\*\s*\(\s*u(8|16|32|64)\s*\*\s*\)\s*skb\s*\[([^\]]*)\]", _skb),
         (rf"{_REG}\s*=\s*{_MEM}", _load),
         (rf"ld_pseudo\s+(r\d+)\s*,\s*({NUM})\s*,\s*({NUM})", _ld_pseudo),
-        (r"r(\d+)\s*=\s*([a-z_]+\s*\(.*?)(?:\s+ll)?", _pseudo),
+        (r"r(\d+)\s*=\s*([a-z_]+\s*\(.*?|map_fd\s+\S+)(?:\s+ll)?", _pseudo),
         (rf"r(\d+)\s*=\s*({NUM})\s*ll", _lddw),
         (rf"{_REG}\s*=\s*-\s*{_REG}", _neg),
         (rf"{_REG}\s*=\s*(le|be|bswap)(16|32|64)\s+{_REG}", _endian),

@@ -100,7 +100,7 @@ _SIMPLE = {"map_by_fd": 1, "var_addr": 3, "code_addr": 4, "map_by_idx": 5,
            # earlier bpfcheck spellings, still read
            "map_fd": 1, "btf_id": 3, "func": 4, "map_idx": 5}
 _VALUE = {"map_by_fd": 2, "map_by_idx": 6}
-_VALUE_ALIASES = {"map_value": 2, "map_idx_value": 6}
+_VALUE_ALIASES = {"map_value": 2, "map_idx_value": 6, "map_val": 2}  # map_val(3): PREVAIL
 _PSEUDO_RE = re.compile(
     rf"^(?:map_val\s*\(\s*(map_by_fd|map_by_idx)\s*\(\s*([^()]*?)\s*\)\s*\)"
     rf"|(\w+)\s*\(\s*([^()]*?)\s*\))(?:\s*([+-])\s*({NUM}))?$")
@@ -122,7 +122,11 @@ def parse_pseudo(dst: int, text: str) -> Pending | None:
     """A pseudo lddw value (`map_by_fd(3)`, `map_val(map_by_idx(0)) + 8`, `code_addr(+2)`,
     `var_addr(7)`); None when `text` is not one. Map arguments may be map names, resolved
     later (Pending.field == "map")."""
-    m = _PSEUDO_RE.match(text.strip())
+    t = text.strip()
+    pm = re.fullmatch(rf"map_fd\s+({NUM})", t)  # PREVAIL: `r1 = map_fd 3`
+    if pm:
+        t = f"map_by_fd({pm.group(1)})"
+    m = _PSEUDO_RE.match(t)
     if not m:
         return None
     value_inner, value_arg, name, arg, sign, num = m.groups()
