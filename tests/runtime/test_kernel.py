@@ -172,13 +172,15 @@ _JMP = sorted(isa.JMP_OP_NAMES)
 
 @st.composite
 def _random_program(draw):
-    """Straight-line ALU code over r0-r5 with forward conditional jumps: every ALU op, both
+    """Straight-line code over r0-r5 with forward conditional jumps: every ALU op, both
     widths and operand forms, signed division, movsx, byte swaps, neg (immediates the kernel
-    verifier accepts: no constant zero divisor, shifts below the width)."""
+    verifier accepts: no constant zero divisor, shifts below the width), loads, sign-extending
+    loads, stores and every atomic on the 64 zeroed bytes below r10."""
     insns = [isa.lddw(r, draw(_U64)) for r in range(6)]
     body: list[isa.Insn] = []
     for _ in range(draw(st.integers(1, 20))):
-        kind = draw(st.sampled_from(["alu", "alu", "alu", "jmp", "movsx", "end", "neg"]))
+        kind = draw(st.sampled_from(["alu", "alu", "alu", "jmp", "movsx", "end", "neg",
+                                     "mem", "mem", "atomic"]))
         dst, src = draw(st.integers(0, 5)), draw(st.integers(0, 5))
         cls = draw(st.sampled_from([isa.CLS_ALU, isa.CLS_ALU64]))
         width = 64 if cls == isa.CLS_ALU64 else 32
@@ -204,6 +206,27 @@ def _random_program(draw):
             body.append(isa.Insn(form | isa.ALU_END, dst, 0, 0, draw(st.sampled_from([16, 32, 64]))))
         elif kind == "neg":
             body.append(isa.Insn(cls | isa.ALU_NEG, dst))
+        elif kind == "mem":  # the 64 zeroed bytes below r10, aligned accesses
+            size = draw(st.sampled_from([1, 2, 4, 8]))
+            off = -size * draw(st.integers(1, 64 // size))
+            code = isa.BYTES_SIZE[size]
+            op = draw(st.sampled_from(["ldx", "ldxsx", "st", "stx"] if size < 8
+                                      else ["ldx", "st", "stx"]))
+            if op == "ldx":
+                body.append(isa.Insn(isa.CLS_LDX | isa.MODE_MEM | code, dst, 10, off))
+            elif op == "ldxsx":
+                body.append(isa.Insn(isa.CLS_LDX | isa.MODE_MEMSX | code, dst, 10, off))
+            elif op == "st":
+                body.append(isa.Insn(isa.CLS_ST | isa.MODE_MEM | code, 10, 0, off,
+                                     draw(st.integers(-(1 << 31), (1 << 31) - 1))))
+            else:
+                body.append(isa.Insn(isa.CLS_STX | isa.MODE_MEM | code, 10, src, off))
+        elif kind == "atomic":
+            size = draw(st.sampled_from([4, 8]))
+            off = -size * draw(st.integers(1, 64 // size))
+            aop = draw(st.sampled_from(sorted(isa.ATOMIC_OP_NAMES)))
+            body.append(isa.Insn(isa.CLS_STX | isa.MODE_ATOMIC | isa.BYTES_SIZE[size], 10,
+                                 draw(st.integers(1, 5)), off, aop))
         else:
             jcls = isa.CLS_JMP if width == 64 else isa.CLS_JMP32
             code = draw(st.sampled_from(_JMP))
@@ -219,7 +242,8 @@ def _random_program(draw):
                                 src if reg else 0, skip, 0 if reg else imm))
         else:
             out.append(item)
-    return insns + out + [isa.Insn(isa.CLS_JMP | isa.JMP_EXIT)]
+    zero = [isa.Insn(isa.CLS_ST | isa.MODE_MEM | isa.SIZE_DW, 10, 0, -8 * i) for i in range(1, 9)]
+    return zero + insns + out + [isa.Insn(isa.CLS_JMP | isa.JMP_EXIT)]
 
 
 @pytest.mark.kernel
