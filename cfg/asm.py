@@ -29,8 +29,11 @@ _OBJDUMP_PC = re.compile(r"^\s*\d+:\s+(?:((?:[0-9a-f]{2} ){7,15}[0-9a-f]{2})(?:\
 _OBJDUMP_FUNC = re.compile(r"^[0-9a-fA-F]+\s+<([^>]+)>:$")
 _OBJDUMP_SKIP = re.compile(r"^(?:\S+:\s+file format .*|Disassembly of section .*|"
                            r"[0-9a-fA-F]+:\s+R_BPF\S*\s.*)$")
+# `llvm-objdump -r` under a call: the call is a bpf-to-bpf call to the named function
+_CALL_RELOC = re.compile(r"^[0-9a-fA-F]+:\s+R_BPF_64_32\s")
 _ANNOTATION = re.compile(r"\s*<[^<>]*>\s*$")
 _LABEL = re.compile(r"^([A-Za-z_.$][\w.$]*)\s*:(?!=)\s*(.*)$")
+_CALL_RELOC_MARK = "\0call-reloc"
 _KERNEL_LOG_PC = re.compile(r"^\d+:\s*\(\s*[0-9a-f]{2}\s*\)\s*")  # "12: (b7) r0 = 0"
 
 
@@ -49,6 +52,9 @@ def _statements(text: str, syntax: str) -> Iterable[tuple[int, list[str], str, b
         if not line:
             continue
         if syntax == "llvm":
+            if _CALL_RELOC.match(line):
+                yield number, [], _CALL_RELOC_MARK, None
+                continue
             if _OBJDUMP_SKIP.match(line):
                 continue
             fm = _OBJDUMP_FUNC.match(line)
@@ -99,6 +105,13 @@ def parse_program(text: str, syntax: str = "llvm", maps: Sequence[str] = (),
                 raise AsmError(f"label {name!r} defined twice", number)
             labels[name] = pc
         if not body:
+            continue
+        if body == _CALL_RELOC_MARK:
+            # the previous call is a bpf-to-bpf call whose target the relocation names
+            if pending and pending[-1][2].insn.opcode == 0x85 and pending[-1][2].insn.src == 0:
+                n, at, prev = pending[-1]
+                local = Insn(0x85, 0, 1, 0, prev.insn.imm)
+                pending[-1] = (n, at, Pending(local, prev.label, prev.field))
             continue
         try:
             item = parse(body)

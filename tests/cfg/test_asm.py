@@ -120,7 +120,7 @@ def test_whole_objdump_listing_with_raw_bytes_assembles_to_the_same_bytes(seed):
 
 
 CLANG_SRC = """
-__attribute__((noinline)) static int sq(int x) { return x * x; }
+__attribute__((noinline)) int sq(int x) { return x * x; }
 int f(int *p, int n) {
     int s = 0;
     for (int i = 0; i < n && i < 64; i++) s += sq(p[i]) >> 1;
@@ -138,10 +138,17 @@ def test_objdump_listing_of_a_clang_object(tmp_path):
                     str(obj)], check=True)
     subprocess.run(["llvm-objcopy-19", "-O", "binary", "--only-section=.text", str(obj),
                     str(text)], check=True)
-    listing = subprocess.run(["llvm-objdump-19", "-dr", "--mcpu=v4", str(obj)], check=True,
-                             capture_output=True, text=True).stdout
+    def objdump(*flags: str) -> str:
+        return subprocess.run(["llvm-objdump-19", *flags, "--mcpu=v4", str(obj)], check=True,
+                              capture_output=True, text=True).stdout
+
+    listing = objdump("-d")
     assert "call" in listing and "goto" in listing
-    assert encode(assemble(listing)) == text.read_bytes()
+    assert encode(assemble(listing)) == text.read_bytes()  # raw bytes keep the local call
+    # without raw bytes, the R_BPF_64_32 relocation line marks the bpf-to-bpf call
+    assert encode(assemble(objdump("-dr", "--no-show-raw-insn"))) == text.read_bytes()
+    plain = assemble(objdump("-d", "--no-show-raw-insn"))
+    assert [i.src for i in plain if i.opcode == 0x85] == [0]  # ... which plain text loses
 
 
 # --- examples of every spelling --------------------------------------------------------------
