@@ -443,9 +443,8 @@ def csum_diff(m, r1, r2, r3, r4, r5):
         total += ~int.from_bytes(old[i:i + 4], "little") & 0xFFFFFFFF
     for i in range(0, len(new), 4):
         total += int.from_bytes(new[i:i + 4], "little")
-    while total >> 32:
-        total = (total & 0xFFFFFFFF) + (total >> 32)
-    return total
+    # Linux >= 6.13 returns the sum folded to 16 bits (not complemented) on every arch.
+    return _csum_fold_add(total)
 
 
 def _is_xdp(m) -> bool:
