@@ -102,9 +102,20 @@ def _null_check(st: State, cond, reg: str, mask: int, other: str | None) -> None
     if not keep:
         st.set_bottom()
         return
-    st.types[reg] = keep
-    if keep == T.NUMBER and mask != T.NUMBER:
-        st.num.forget([var(reg, f) for f in T.ALL_FIELDS if f not in ("svalue", "uvalue")])
+    ident = st.num.interval(var(reg, "id")).singleton() if mask & T.NUMBER else None
+    targets = [reg]
+    if ident is not None:
+        targets += [v for v in st.types if v != reg and st.type_of(v) & T.NUMBER
+                    and st.num.interval(var(v, "id")).singleton() == ident]
+    for v in targets:
+        m = st.type_of(v)
+        new = keep if v == reg else (T.NUMBER if keep == T.NUMBER else m & ~T.NUMBER) or m
+        st.types[v] = new
+        if new == T.NUMBER and m != T.NUMBER:
+            st.num.forget([var(v, f) for f in T.ALL_FIELDS if f not in ("svalue", "uvalue")])
+            if v != reg:
+                st.num.assign(var(v, "svalue"), 0)
+                st.num.assign(var(v, "uvalue"), 0)
 
 
 def _meet_views(st: State, r: str, iv: Interval, signed: bool) -> None:

@@ -203,22 +203,34 @@ def call_helper(sem, st: State, pc: int, proto, ch: C.Checker, depth: int) -> No
                 if ret.endswith("null"):
                     st.num.assign("r0.svalue", 0)
                     st.num.assign("r0.uvalue", 0)
+                    fresh_id(st, pc)
             else:
                 st.havoc("r0", T.NUMBER)
         else:
             size = min(mp.value_size for mp in maps)
-            _pointer_or_null(st, size, ret.endswith("null"))
+            _pointer_or_null(st, size, ret.endswith("null"), pc)
     elif ret == "mem_or_null":
-        _pointer_or_null(st, ret_size.lo if ret_size.is_singleton() else 0, True)
+        _pointer_or_null(st, ret_size.lo if ret_size.is_singleton() else 0, True, pc)
     else:
         st.havoc("r0", T.NUMBER)
     if proto.invalidates_packet:
         sem.invalidate_packet(st)
 
 
-def _pointer_or_null(st: State, size: int, nullable: bool) -> None:
+def fresh_id(st: State, pc: int) -> None:
+    """r0 gets the id `pc`; older values that may carry it lose it (ids stay unique)."""
+    for v in list(st.types):
+        x = var(v, "id")
+        if st.num.interval(x).contains(pc):
+            st.num.forget([x])
+    st.num.assign("r0.id", pc)
+
+
+def _pointer_or_null(st: State, size: int, nullable: bool, pc: int = -1) -> None:
     """r0 := a pointer to `size` bytes of shared memory, or NULL."""
     st.havoc("r0", T.SHARED | (T.NUMBER if nullable else 0))
+    if nullable and pc >= 0:
+        fresh_id(st, pc)
     st.num.assign("r0.shared_offset", 0)
     st.num.assign("r0.shared_region_size", size)
     if nullable:

@@ -98,7 +98,7 @@ class State:
         if dst == src:
             return
         mask = self.type_of(src)
-        keep = T.fields(mask)
+        keep = T.fields(mask) + ("id",)
         num = self.num
         for f in T.ALL_FIELDS:
             if f in keep:
@@ -214,7 +214,7 @@ class State:
         if other.is_bottom():
             return False
         for v, m in self.types.items():
-            if m & ~other.type_of(v):
+            if m & ~other.type_of(v) and (_is_register(v) or v in other.types):
                 return False
         for v in other.types:
             if v not in self.types and _is_register(v) and not other.types[v] & T.UNINIT:

@@ -40,8 +40,10 @@ FIELDS_OF: dict[int, tuple[str, ...]] = {
     FUNC: ("svalue",),
 }
 ALL_FIELDS = ("svalue", "uvalue", "ctx_offset", "stack_offset", "stack_numeric_size",
-              "packet_offset", "shared_offset", "shared_region_size", "map_fd", "zext")
+              "packet_offset", "shared_offset", "shared_region_size", "map_fd", "zext", "id")
 # `zext`: a number's value before `r <<= 32` (so that `r >>= 32` right after is known exact).
+# `id`: the pc of the helper call that returned a maybe-NULL pointer; copies keep it, so a NULL
+# check on one copy refines all of them (as the kernel's register ids do).
 OFFSET_FIELD = {CTX: "ctx_offset", STACK: "stack_offset", PACKET: "packet_offset",
                 SHARED: "shared_offset"}
 
