@@ -596,6 +596,17 @@ class Machine:
         self.tail_calls += 1
         raise _Switch(self.compile(program), 0, program)
 
+    def close(self) -> None:
+        """Unregister this machine's regions (stack, code, context) from the shared memory;
+        the maps stay. Call it when a MapSet outlives many machines."""
+        regions = list(self.stack) + [entry[1] for entry in self._compiled.values()]
+        if self.ctx is not None:
+            regions += [self.ctx.ctx, self.ctx.packet, self.ctx.meta, self.ctx.mem]
+        for r in {id(r): r for r in regions if r is not None}.values():
+            if r.end:
+                self.memory.remove(r)
+        self.ctx = None
+
     # --- running -----------------------------------------------------------------------
     def run(self, context: ctxmod.Context | None = None, budget: int = 10_000_000,
             trace: Trace | None = None) -> Result:
@@ -682,4 +693,7 @@ def run(program: Program, *, ctx: bytes | ctxmod.Context | None = None,
     ptype = program_type or program.type
     context = make_context(ctx, mem, packet, ptype)
     machine = Machine(program, maps, helpers, checked, seed)
-    return machine.run(context, budget, trace)
+    try:
+        return machine.run(context, budget, trace)
+    finally:
+        machine.close()  # the caller's MapSet may serve many runs

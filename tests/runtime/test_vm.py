@@ -247,6 +247,15 @@ def test_raw_memory_convention_and_result_mem() -> None:
     assert r.r0 == 3 and r.mem == b"\x01\xaa\x03"
 
 
+def test_runs_sharing_a_map_set_do_not_accumulate_regions() -> None:
+    p = prog("lddw %r1, map_fd(0)\nmov %r0, 0\nexit", maps=[array()])
+    maps = MapSet(p.maps)
+    before = len(maps.memory.regions)
+    for _ in range(5):
+        assert vm.run(p, maps=maps, packet=PACKET).error is None
+    assert len(maps.memory.regions) == before
+
+
 def test_unchecked_mode_still_traps() -> None:
     r = vm.run(prog("ldxdw %r0, [%r10+8]\nexit"), checked=False)
     assert r.error is not None and "invalid read" in r.error
