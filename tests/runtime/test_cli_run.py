@@ -83,3 +83,14 @@ def test_bench_run_reports_every_workload(capsys) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 4 and all(r["insns_per_second"] > 0 for r in rows)
     assert rows[0]["r0"] == 200 * 201 // 2
+
+
+@pytest.mark.skipif(not (ROOT / "corpus/build/xdp_eth_drop.o").exists(), reason="no corpus")
+def test_trace_prints_each_executed_instruction(tmp_path, capsys) -> None:
+    obj = str(ROOT / "corpus/build/xdp_eth_drop.o")
+    assert main(["run", obj, "--packet", _packet(tmp_path, b"\x08\x00"), "--trace"]) == 0
+    out = capsys.readouterr().out
+    steps = int(out.split(" instructions")[0].split()[-1])
+    traced = [ln for ln in out.splitlines() if " r0=" in ln]
+    assert len(traced) == steps and traced[0].split(":")[0].strip() == "0"
+    assert "XDP_PASS" in out

@@ -40,8 +40,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--budget", type=int, default=10_000_000,
                         help="instruction budget per run")
     parser.add_argument("--seed", type=int, default=0, help="seed for get_prandom_u32")
+    parser.add_argument("--trace", action="store_true",
+                        help="print every executed instruction with r0-r5 (interpreter; one "
+                             "run)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=run_command)
+
+
+ACTIONS = {"xdp": ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"),
+           "sched_cls": {0: "TC_ACT_OK", 1: "TC_ACT_RECLASSIFY", 2: "TC_ACT_SHOT",
+                         3: "TC_ACT_PIPE", 4: "TC_ACT_STOLEN", 7: "TC_ACT_REDIRECT",
+                         0xFFFFFFFFFFFFFFFF: "TC_ACT_UNSPEC"}}
+
+
+def _action(program_type: str, r0: int) -> str:
+    names = ACTIONS.get(program_type)
+    if isinstance(names, tuple):
+        return f", {names[r0]}" if r0 < len(names) else ""
+    if isinstance(names, dict) and r0 in names:
+        return f", {names[r0]}"
+    return ""
+
+
+def _tracer(program):
+    """A trace hook printing `pc: instruction  r0=... r5=...` for each executed instruction."""
+    from cfg.asm import format_insn
+
+    def hook(pc, regs, memory):
+        try:
+            text = format_insn(program.at(pc), pc)
+        except (KeyError, IndexError):
+            text = "?"
+        print(f"  {pc:5}: {text:40} " + " ".join(f"r{i}={regs[i]:#x}" for i in range(6)))
+    return hook
 
 
 def _engine(name: str):
@@ -123,8 +154,13 @@ def _run_object(args: argparse.Namespace) -> int:
     repeat = max(1, args.repeat)
     start = time.perf_counter()
     trace: list[str] = []
+    if args.trace:
+        if args.engine != "interp":
+            raise BpfcheckError("--trace needs the interpreter (--engine interp)")
+        repeat = 1
     for _ in range(repeat):
-        result = machine.run(ctx, budget=args.budget)
+        result = machine.run(ctx, budget=args.budget,
+                             trace=_tracer(program) if args.trace else None)
         trace.extend(result.trace_output)
         if result.error:
             break
@@ -140,7 +176,7 @@ def _run_object(args: argparse.Namespace) -> int:
     else:
         print(f"{program.section}/{program.name}: "
               + (f"error: {result.error}" if result.error else
-                 f"r0 = {result.r0} ({result.r0:#x})"))
+                 f"r0 = {result.r0} ({result.r0:#x}{_action(program.type, result.r0)})"))
         print(f"  {result.steps} instructions, {per_run * 1e6:.1f} us per run ({repeat} run(s))")
         for name, contents in changed.items():
             print(f"  map {name}: {json.dumps(contents, sort_keys=True)}")
