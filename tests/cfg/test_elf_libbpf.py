@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+import struct
 
 import pytest
 
@@ -38,6 +40,9 @@ def _libbpf():
         "bpf_map__is_internal": (ctypes.c_bool, [p]),
         "libbpf_get_error": (ctypes.c_long, [p]),
         "libbpf_set_print": (p, [p]),
+        "bpf_object__load": (ctypes.c_int, [p]),
+        "bpf_program__insns": (p, [p]),
+        "bpf_map__fd": (ctypes.c_int, [p]),
     }
     for fn, (res, args) in sigs.items():
         getattr(lib, fn).restype = res
@@ -118,3 +123,73 @@ def test_programs_and_maps_match_libbpf(path):
                 ours_map.name.startswith("." + name.split(".", 1)[-1][:6])
         else:
             assert ours_map.name == name
+
+
+def libbpf_loaded_insns(path):
+    """{program name: relocated slots} after libbpf loads the object into the kernel, with map
+    references as (src, map index, offset); None when libbpf or the kernel refuses it."""
+    obj = LIBBPF.bpf_object__open_file(str(path).encode(), None)
+    if not obj or LIBBPF.libbpf_get_error(obj):
+        return None
+    try:
+        if LIBBPF.bpf_object__load(obj) != 0:
+            return None
+        fds, m = {}, LIBBPF.bpf_object__next_map(obj, None)
+        while m:
+            fds[LIBBPF.bpf_map__fd(m)] = len(fds)
+            m = LIBBPF.bpf_object__next_map(obj, m)
+        out, prog = {}, LIBBPF.bpf_object__next_program(obj, None)
+        while prog:
+            count = LIBBPF.bpf_program__insn_cnt(prog)
+            raw = ctypes.string_at(LIBBPF.bpf_program__insns(prog), count * 8)
+            out[LIBBPF.bpf_program__name(prog).decode()] = [
+                list(struct.unpack_from("<BBhi", raw, i * 8)) for i in range(count)], fds
+            prog = LIBBPF.bpf_object__next_program(obj, prog)
+        return out
+    finally:
+        LIBBPF.bpf_object__close(obj)
+
+
+def our_slots(prog) -> list[list[int]]:
+    from cfg.isa import encode
+    raw = encode(prog.insns)
+    return [list(struct.unpack_from("<BBhi", raw, i * 8)) for i in range(len(raw) // 8)]
+
+
+@needs_libbpf
+@pytest.mark.kernel
+def test_relocated_programs_match_what_libbpf_loads():
+    """Load every object the kernel accepts with libbpf and compare the relocated instructions
+    slot by slot: subprogram order, call offsets, map and global-data references."""
+    if os.geteuid() != 0:
+        pytest.skip("loading BPF programs needs root")
+    compared = 0
+    for path in all_objects():
+        if path.name.startswith("bad_"):
+            continue  # deliberately unsafe corpus programs: the kernel rejects them (slowly)
+        loaded = libbpf_loaded_insns(path)
+        if loaded is None:
+            continue  # refused by libbpf (legacy maps) or by the kernel (the unsafe corpus)
+        for prog in load_object(path).programs:
+            if prog.name not in loaded:
+                continue
+            theirs, fds = loaded[prog.name]
+            ours = our_slots(prog)
+            assert len(ours) == len(theirs), (path.name, prog.name)
+            core = {r.pc for r in prog.core_relocs}
+            for pc, (a, b) in enumerate(zip(ours, theirs)):
+                if pc in core:
+                    continue  # libbpf applied CO-RE against the running kernel
+                if a[0] == 0x18 and (a[1] >> 4) in (5, 6):  # ours: map index (+ offset)
+                    src = (a[1] >> 4) - 4                    # theirs: map fd (+ offset)
+                    assert (b[1] >> 4, fds.get(b[3])) == (src, a[3]), (path.name, pc)
+                    assert ours[pc + 1] == theirs[pc + 1], (path.name, pc)
+                elif a[0] == 0x85 and (a[1] >> 4) == 2:     # kfunc: libbpf puts kernel BTF ids
+                    assert b[0] == 0x85 and (b[1] >> 4) == 2
+                elif pc == 0 or not (ours[pc - 1][0] == 0x18
+                                     and (ours[pc - 1][1] >> 4) in (5, 6)):
+                    assert a == b, (path.name, prog.name, pc)
+            compared += 1
+    if compared == 0:
+        pytest.skip("the kernel accepted none of the objects")
+    assert compared >= 10
