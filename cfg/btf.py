@@ -276,8 +276,8 @@ def _parse_types(blob: bytes, strings: bytes) -> list[BtfType]:
         common = dict(id=tid, kind=kind, name=name(name_off), kind_flag=kflag)
         if kind == "int":
             enc = word()
-            t = BtfType(size=size_or_type, encoding=(enc >> 24) & 0xF, bit_offset=(enc >> 16) & 0xFF,
-                        bits=enc & 0xFF, **common)
+            t = BtfType(size=size_or_type, encoding=(enc >> 24) & 0xF,
+                        bit_offset=(enc >> 16) & 0xFF, bits=enc & 0xFF, **common)
         elif kind in ("ptr", "typedef", "volatile", "const", "restrict", "type_tag", "fwd"):
             t = BtfType(type=size_or_type if kind != "fwd" else 0, **common)
         elif kind == "func":
