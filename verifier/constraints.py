@@ -54,7 +54,10 @@ def _bound(text: str) -> int | float:
 
 
 def _is_var(text: str) -> bool:
-    return bool(_VALUE.match(text) or _GLOBAL.match(text))
+    m = _VALUE.match(text)
+    if m:
+        return m.group(2) in T.ALL_FIELDS
+    return bool(_GLOBAL.match(text))
 
 
 def _term(text: str) -> E:
