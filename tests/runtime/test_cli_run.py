@@ -94,3 +94,26 @@ def test_trace_prints_each_executed_instruction(tmp_path, capsys) -> None:
     traced = [ln for ln in out.splitlines() if " r0=" in ln]
     assert len(traced) == steps and traced[0].split(":")[0].strip() == "0"
     assert "XDP_PASS" in out
+
+
+def test_native_engine_refuses_a_program_the_verifier_rejects(tmp_path, capsys):
+    packet = tmp_path / "p.bin"
+    packet.write_bytes(bytes(64))
+    code = main(["run", str(ROOT / "corpus/build/bad_xdp_no_bounds.o"), "--packet", str(packet),
+                 "--engine", "jit"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "fails verification" in err and "--unverified" in err
+
+
+def test_default_engine_runs_a_verified_program_like_the_interpreter(tmp_path, capsys):
+    packet = tmp_path / "p.bin"
+    packet.write_bytes(bytes.fromhex("020202020202020202020202080045000020000100004011000000000000"
+                                     "0000000000010035000800000000"))
+    outs = []
+    for engine in ([], ["--engine", "interp"], ["--engine", "pyjit"]):
+        assert main(["run", str(ROOT / "corpus/build/xdp_udp_redirect.o"), "--packet", str(packet),
+                     "--format", "json", *engine]) == 0
+        out = json.loads(capsys.readouterr().out)
+        outs.append((out["r0"], out["error"], out["packet"], out["maps"]))
+    assert outs[0] == outs[1] == outs[2]

@@ -36,7 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="trap with a detailed message on a bad access (default)")
     chk.add_argument("--unchecked", dest="checked", action="store_false",
                      help="cheaper trap messages")
-    parser.add_argument("--engine", default="interp", help="execution engine (default interp)")
+    parser.add_argument("--engine", default=None,
+                        help="interp, jit (native x86-64), pyjit (portable) or another "
+                             "registered engine; default: jit on x86-64 Linux, pyjit elsewhere "
+                             "(the interpreter with --trace)")
+    parser.add_argument("--unverified", action="store_true",
+                        help="compile natively without verifying first: a program that is "
+                             "not safe may corrupt or crash the bpfcheck process itself")
     parser.add_argument("--budget", type=int, default=10_000_000,
                         help="instruction budget per run")
     parser.add_argument("--seed", type=int, default=0, help="seed for get_prandom_u32")
@@ -88,7 +94,44 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
+NATIVE_ENGINES = ("jit", "aot")
+
+
+def _choose_engine(args: argparse.Namespace) -> None:
+    if args.engine is None:
+        from runtime.engines import default_engine
+        args.engine = "interp" if args.trace else default_engine()
+
+
+def _native_gate_object(args: argparse.Namespace, program) -> None:
+    """Native engines run only programs the verifier accepts, unless --unverified."""
+    if args.engine not in NATIVE_ENGINES or args.unverified:
+        return
+    from cfg.errors import BpfcheckError
+    from verifier.analyze import analyze
+
+    report = analyze(program, platform=getattr(args, "platform", "linux") or "linux")
+    if not report.ok:
+        first = report.errors[0]
+        raise BpfcheckError(
+            f"{program.section}/{program.name} fails verification ({first}); the native "
+            f"engine runs verified programs only: use --engine interp or pyjit, or "
+            f"--unverified to run it natively anyway")
+
+
+def _native_gate_data(args: argparse.Namespace, program, ctx) -> object | None:
+    """A .data program has no program type to verify; it runs natively only when the checked
+    interpreter runs it on the same input without trapping (runs are deterministic)."""
+    if args.engine not in NATIVE_ENGINES or args.unverified:
+        return None
+    from runtime.vm import Machine
+
+    result = Machine(program, checked=True, seed=args.seed).run(ctx, budget=args.budget)
+    return result if result.error else None
+
+
 def run_command(args: argparse.Namespace) -> int:
+    _choose_engine(args)
     if args.file.endswith(".data"):
         return _run_data(args)
     return _run_object(args)
@@ -104,9 +147,11 @@ def _run_data(args: argparse.Namespace) -> int:
         r0, error = None, test.load_error
     else:
         program = Program(test.insns, name=test.name, maps=getattr(test, "maps", ()))
-        machine = _engine(args.engine)(program, checked=args.checked, seed=args.seed)
         ctx = context.raw_memory(test.mem) if test.mem else context.Context("none")
-        result = machine.run(ctx, budget=args.budget)
+        result = _native_gate_data(args, program, ctx)
+        if result is None:
+            machine = _engine(args.engine)(program, checked=args.checked, seed=args.seed)
+            result = machine.run(ctx, budget=args.budget)
         r0, error = (None, result.error) if result.error else (result.r0, None)
     if test.error is not None:
         passed = error is not None
@@ -149,6 +194,7 @@ def _run_object(args: argparse.Namespace) -> int:
             ctx = vm.make_context(program_type=program.type)
     except ValueError as exc:
         raise BpfcheckError(str(exc)) from None
+    _native_gate_object(args, program)
     machine = _engine(args.engine)(program, mapset, checked=args.checked, seed=args.seed)
     before = mapset.dump()
     repeat = max(1, args.repeat)
@@ -177,7 +223,9 @@ def _run_object(args: argparse.Namespace) -> int:
         print(f"{program.section}/{program.name}: "
               + (f"error: {result.error}" if result.error else
                  f"r0 = {result.r0} ({result.r0:#x}{_action(program.type, result.r0)})"))
-        print(f"  {result.steps} instructions, {per_run * 1e6:.1f} us per run ({repeat} run(s))")
+        steps = f"{result.steps} instructions, " if result.steps >= 0 else ""
+        print(f"  {steps}{per_run * 1e6:.1f} us per run ({repeat} run(s), engine "
+              f"{args.engine})")
         for name, contents in changed.items():
             print(f"  map {name}: {json.dumps(contents, sort_keys=True)}")
         for line in trace:
