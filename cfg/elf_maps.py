@@ -262,7 +262,9 @@ BPF_F_LINK = 1 << 13
 def struct_ops_maps(sec: Section, btf: Btf | None) -> list[FoundMap]:
     """One struct_ops map per variable of a `.struct_ops` / `.struct_ops.link` section (the
     value is the local struct; bpfcheck has no kernel BTF to size the kernel's own)."""
-    datasec = btf.datasec(sec.name) if btf is not None else None
+    if btf is None:
+        raise ElfError(f"section {sec.name!r} needs BTF (.BTF section missing)")
+    datasec = btf.datasec(sec.name)
     if datasec is None:
         raise ElfError(f"section {sec.name!r} has no BTF DATASEC describing it")
     flags = BPF_F_LINK if sec.name.endswith(".link") else 0
