@@ -63,6 +63,7 @@ class Context:
     fields: tuple[tuple[str, int], ...] = ()
     l2: bool = True
     program_type: str = ""
+    platform: str = "linux"   # "windows": installed by runtime.windows (its own ctx layouts)
 
 
 def xdp(packet: bytes, **fields: int) -> Context:
@@ -110,6 +111,7 @@ class Installed:
     buffer_end: int = 0              # one past the last usable byte (tailroom)
     pointer_fields: dict[int, Callable[[], int]] = field(default_factory=dict)
     writable: frozenset[int] = frozenset()   # ctx byte offsets a program may store to
+    pointer_size: int = 4    # width of the pointer fields (Windows contexts hold 8-byte ones)
 
     def packet_bytes(self) -> bytes | None:
         return self.packet.bytes() if self.packet is not None else None
@@ -122,10 +124,11 @@ class Installed:
         ctx = self.ctx
         if ctx is None or off < 0 or off + size > ctx.end - ctx.start:
             return None
+        width = self.pointer_size
         if off in self.pointer_fields:
-            return self.pointer_fields[off]() if size == 4 else None
+            return self.pointer_fields[off]() if size == width else None
         for p in self.pointer_fields:
-            if p <= off < p + 4 or off <= p < off + size:
+            if p <= off < p + width or off <= p < off + size:
                 return None
         return UNPACK[size](ctx.buf, ctx.start - ctx.base + off)[0]
 
@@ -168,6 +171,9 @@ def _pkt_type(dst: bytes) -> int:
 
 def install(context: Context, memory: Memory) -> Installed:
     """Allocate the context's regions in `memory` and compute r1, r2."""
+    if context.platform == "windows":
+        from runtime import windows
+        return windows.install(context, memory)
     kind = context.kind
     if kind == "none":
         return Installed(context)

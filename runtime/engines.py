@@ -2,7 +2,7 @@
 
 An engine is a factory `(program, maps=None, helpers=None, checked=True, seed=0) -> machine`
 whose `machine.run(context, budget=..., trace=None) -> runtime.vm.Result` runs the program once
-(maps persist across runs of one machine). The JITs register themselves here (`jit`, `pyjit`).
+(maps persist across runs of one machine). The JITs and the AOT engine register here (`jit`, `pyjit`, `aot`).
 """
 from __future__ import annotations
 
@@ -22,7 +22,12 @@ def _pyjit(*args, **kwargs):
     return PyJitMachine(*args, **kwargs)
 
 
-ENGINES: dict[str, Callable] = {"interp": Machine, "jit": _native, "pyjit": _pyjit}
+def _aot(*args, **kwargs):
+    from runtime.aot import AotMachine
+    return AotMachine(*args, **kwargs)
+
+
+ENGINES: dict[str, Callable] = {"interp": Machine, "jit": _native, "pyjit": _pyjit, "aot": _aot}
 
 
 def default_engine() -> str:

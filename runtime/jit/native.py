@@ -65,7 +65,7 @@ class NativeMachine(Machine):
     def __init__(self, program: Program, maps: MapSet | None = None,
                  helpers: dict[int, Callable] | None = None, checked: bool = True,
                  seed: int = 0) -> None:
-        ok, why = available()
+        ok, why = self.available()
         if not ok:
             raise BpfcheckError(why)
         super().__init__(program, maps, helpers, checked, seed)
@@ -84,10 +84,24 @@ class NativeMachine(Machine):
         self._low: _LowBuffer | None = None
         self.native = self._native_for(program)
 
+    @staticmethod
+    def available() -> tuple[bool, str]:
+        """Whether this engine can run on this host (subclasses with other code differ)."""
+        return available()
+
     # --- compilation -----------------------------------------------------------------------
+    @property
+    def tail_call_helper(self) -> int:
+        """The number under which this machine's helper table holds tail_call (Linux: 12,
+        eBPF for Windows: 5): compiled code calls it specially."""
+        from runtime.helpers import HELPERS
+        fn = HELPERS[12]
+        return next((n for n, f in sorted(self.helpers.items()) if f is fn), 12)
+
     def _links(self) -> JitLinks:
         cells = ctypes.addressof(self._cells)
         return JitLinks(helper=self._helper_address, lddw=self._lddw_value,
+                        tail_call_helper=self.tail_call_helper,
                         stack_top=self._jit_stack_top,
                         tail_call=ctypes.cast(self._tail_cb, ctypes.c_void_p).value,
                         ld_packet=ctypes.cast(self._ld_cb, ctypes.c_void_p).value,
@@ -151,7 +165,7 @@ class NativeMachine(Machine):
 
     def _tail_call_cb(self, ctx, map_addr, index):
         try:
-            self.helpers[12](self, ctx, map_addr, index, 0, 0)
+            self.helpers[self.tail_call_helper](self, ctx, map_addr, index, 0, 0)
             return 0  # the helper returned: no program at that index, or the limit reached
         except _TailSwitch as sw:
             try:
@@ -173,7 +187,8 @@ class NativeMachine(Machine):
     # --- contexts ------------------------------------------------------------------------
     def _lower_packet(self, inst: ctxmod.Installed) -> None:
         """Move the packet buffer below 4 GiB (same layout), so 32-bit ctx fields hold it."""
-        if inst.packet is None or inst.ctx is None or not inst.pointer_fields:
+        if (inst.packet is None or inst.ctx is None or not inst.pointer_fields
+                or inst.pointer_size != 4):  # 8-byte pointer fields hold any address
             return
         old_packet, old_meta = inst.packet, inst.meta
         old_buf_start = inst.buffer_start - GUARD
@@ -199,8 +214,9 @@ class NativeMachine(Machine):
         if inst is None or inst.ctx is None:
             return
         base = inst.ctx.start - inst.ctx.base
+        width = inst.pointer_size
         for off, get in inst.pointer_fields.items():
-            PACK[4](inst.ctx.buf, base + off, get() & 0xFFFFFFFF)
+            PACK[width](inst.ctx.buf, base + off, get() & ((1 << (8 * width)) - 1))
 
     # --- running -------------------------------------------------------------------------
     def run(self, context: ctxmod.Context | None = None, budget: int = 10_000_000,

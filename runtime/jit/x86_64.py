@@ -64,6 +64,7 @@ class JitLinks:
     may_goto_counter: int = 0
     callx_helper: int = 0   # u64 f(r1..r5) calling the helper whose number is in *callx_cell
     callx_cell: int = 0
+    tail_call_helper: int = 12  # the helper number of tail_call in the machine's table
 
 
 class _Libc:
@@ -419,7 +420,7 @@ class _Translator:
             return
         if spec.op == "kfunc":
             raise ProgramError("kfunc calls cannot be compiled", pc)
-        if insn.imm == 12 and self.links.tail_call:   # bpf_tail_call
+        if insn.imm == self.links.tail_call_helper and self.links.tail_call:  # bpf_tail_call
             self._tail_call()
             return
         a.mov_ri64(R11, self.links.helper(insn.imm))
