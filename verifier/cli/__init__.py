@@ -16,7 +16,7 @@ from cfg.errors import BpfcheckError
 
 # Subcommand modules, in the order `--help` lists them.
 COMMAND_MODULES = (
-    "demo", "asm", "disasm", "sections", "cfg", "verify", "yaml", "run",
+    "demo", "asm", "disasm", "sections", "cfg", "verify", "compare", "yaml", "run",
     "prove_domains", "crosscheck", "bench", "compile",
 )
 
