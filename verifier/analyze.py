@@ -122,6 +122,10 @@ class _Analysis:
         self.domain = domain
         self.heads = heads
         self.assume = C.Checker(report=False)
+        # blocks outside every loop are visited once by the fixpoint: report there directly
+        self.once: set = set()
+        self.final = C.Checker(report=True)
+        self.final_post: dict = {}
 
     @staticmethod
     def counter(node: Hashable) -> str:
@@ -146,6 +150,10 @@ class _Analysis:
         return st
 
     def block(self, node: Hashable, st: State) -> State:
+        if node in self.once:
+            post = self.run_block(node, st, self.final)
+            self.final_post[node] = post
+            return post
         return self.run_block(node, st, self.assume)
 
     def replay(self, node: Hashable, pre: State, upto: int) -> State | None:
@@ -203,6 +211,7 @@ def analyze(program: Program, options: Options | None = None, *, domain: Any = "
     order = wto(graph, entry)
     heads = set(order.heads)
     analysis = _Analysis(program, sem, graph, options, dom, heads)
+    analysis.once = {n for n in order.nodes() if not order.nesting(n)}
     if pre is not None:
         from verifier.constraints import initial_state
         initial = initial_state(pre, dom)
@@ -222,14 +231,17 @@ def analyze(program: Program, options: Options | None = None, *, domain: Any = "
                       "time_ms": round((time.perf_counter() - t0) * 1000, 1)}, dom_name,
                       getattr(ptype, "name", ""))
     # final pass: report the assertions that the invariants do not prove
-    ch = C.Checker(report=True)
+    ch = analysis.final
     exit_state = None
     exits = set(graph.graph.get("exits", ()))
     for node in order.nodes():
         pre_state = res.pre.get(node)
         if pre_state is None or pre_state.is_bottom():
             continue
-        post = analysis.run_block(node, pre_state.copy(), ch)
+        if node in analysis.final_post:
+            post = analysis.final_post[node]
+        else:
+            post = analysis.run_block(node, pre_state.copy(), ch)
         if node in exits and not post.is_bottom():
             exit_state = post if exit_state is None else exit_state.join(post)
     if options.termination:
