@@ -21,7 +21,8 @@ STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
 SHN_UNDEF, SHN_LORESERVE, SHN_ABS, SHN_COMMON = 0, 0xFF00, 0xFFF1, 0xFFF2
 R_BPF_NONE, R_BPF_64_64, R_BPF_64_ABS64, R_BPF_64_ABS32 = 0, 1, 2, 3
 R_BPF_64_NODYLD32, R_BPF_64_32 = 4, 10
-MAX_NOBITS = 1 << 28  # .bss larger than this is not a plausible eBPF object
+MAX_NOBITS = 1 << 25  # a .bss larger than this could never be a map value (the kernel caps
+#                      array values at KMALLOC_MAX_SIZE, a few MiB)
 
 _SYM = struct.Struct("<IBBHQQ")
 _REL = struct.Struct("<QQ")
