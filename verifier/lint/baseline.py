@@ -39,8 +39,8 @@ def key_of(r: dict[str, Any]) -> Key:
 
 
 def _fingerprints(r: dict[str, Any]) -> set[str]:
-    from verifier.lint.formats import fingerprint
-    return {fingerprint(r, e) for e in r.get("errors", ())}
+    from verifier.lint.formats import fingerprints
+    return set(fingerprints(r))
 
 
 @dataclass(frozen=True)

@@ -146,14 +146,28 @@ def source_path(obj: str, src: str) -> str:
     return os.path.normpath(src).replace(os.sep, "/")
 
 
-def fingerprint(r: dict[str, Any], e: dict[str, Any]) -> str:
+def fingerprint(r: dict[str, Any], e: dict[str, Any], occurrence: int = 0) -> str:
     """A finding's stable identity: object, program, kind and the C source text (or the pc),
-    not the line number or the message, so unrelated edits keep it."""
+    not the line number or the message, so unrelated edits keep it; `occurrence` tells apart
+    several findings of one kind on one source line."""
     loc = e.get("location")
     anchor = f"{os.path.basename(loc['file'])}:{loc['text']}" if loc else f"pc {e.get('pc')}"
+    if occurrence:
+        anchor += f"#{occurrence}"
     key = "|".join((os.path.normpath(r["file"] or "").replace(os.sep, "/"),
                     r.get("section") or "", r.get("function") or "", e["kind"], anchor))
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def fingerprints(r: dict[str, Any], key: str = "errors") -> list[str]:
+    """The fingerprints of a result's errors (or warnings), numbered apart when repeated."""
+    seen: dict[str, int] = {}
+    out = []
+    for e in r.get(key, ()):
+        fp = fingerprint(r, e)
+        seen[fp] = seen.get(fp, -1) + 1
+        out.append(fingerprint(r, e, seen[fp]) if seen[fp] else fp)
+    return out
 
 
 # ---------------------------------------------------------------------------------- sarif
@@ -176,7 +190,8 @@ def format_sarif(run: Any, version: str) -> str:
         properties={"tags": ["ebpf", "verifier"]}) for kind, code, title, hlp in kinds]
     index = {kind: n for n, (kind, *_rest) in enumerate(kinds)}
 
-    def result(r: dict[str, Any], e: dict[str, Any], level: str, suppressed: bool = False):
+    def result(r: dict[str, Any], e: dict[str, Any], fp: str, level: str,
+               suppressed: bool = False):
         kind = e["kind"] if e["kind"] in index else "other"
         loc = e.get("location")
         obj = (r["file"] or "").replace(os.sep, "/")
@@ -202,7 +217,7 @@ def format_sarif(run: Any, version: str) -> str:
                        message=s.Message(text=text),
                        locations=[s.Location(physical_location=phys,
                                              logical_locations=[logical])],
-                       partial_fingerprints={"bpfcheck/v1": fingerprint(r, e)},
+                       partial_fingerprints={"bpfcheck/v1": fp},
                        properties=props)
         if suppressed:
             out.suppressions = [s.Suppression(kind="external", justification=e.get("reason"))]
@@ -210,12 +225,10 @@ def format_sarif(run: Any, version: str) -> str:
 
     results = []
     for r in run.results:
-        for e in r["errors"]:
-            results.append(result(r, e, "error"))
-        for e in r.get("suppressed", ()):
-            results.append(result(r, e, "error", suppressed=True))
-        for w in r.get("warnings", ()):
-            results.append(result(r, w, "warning"))
+        for key, level in (("errors", "error"), ("suppressed", "error"),
+                           ("warnings", "warning")):
+            for e, fp in zip(r.get(key, ()), fingerprints(r, key)):
+                results.append(result(r, e, fp, level, suppressed=key == "suppressed"))
     notes = [s.Notification(message=s.Message(text=str(p)), level="error",
                             locations=[s.Location(physical_location=s.PhysicalLocation(
                                 artifact_location=s.ArtifactLocation(
