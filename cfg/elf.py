@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from cfg.btf import Btf, parse_btf
 from cfg.btf_ext import BtfExt, CoreReloc, parse_btf_ext
 from cfg.elf_maps import (STRUCT_OPS_SECTIONS, Extern, FoundMap, btf_maps, data_maps,
-                          data_section_kind, find_externs, kconfig_map, legacy_maps,
-                          struct_ops_maps)
+                          data_section_kind, find_externs, initial_slots, kconfig_map,
+                          legacy_maps, struct_ops_maps)
 from cfg.elf_reader import (R_BPF_NONE, STB_GLOBAL, STB_WEAK, STT_FUNC,
                             STT_NOTYPE, STT_OBJECT, Reloc, Section, Symbol, read_elf)
 from cfg.errors import BpfcheckError, ElfError
@@ -71,6 +71,8 @@ class EbpfObject:
     externs: list[Extern] = field(default_factory=list)
     license: str = ""
     kernel_version: int | None = None
+    # `.maps` slots set at load time: map name -> {index: inner map or program name}
+    initial_slots: dict[str, dict[int, str]] = field(default_factory=dict)
 
     def program(self, section: str | None = None, function: str | None = None) -> Program:
         """The one program matching `section` and/or `function` (ElfError if none or several)."""
@@ -183,7 +185,7 @@ class _Loader:
                           [FunctionSymbol(f.section.name, f.name, f.start * 8,
                                           (f.end - f.start) * 8, f.is_global)
                            for f in self.funcs if not f.synthetic],
-                          self.externs, self._license(), self._version())
+                          self.externs, self._license(), self._version(), self._slots_init())
 
     def _btf(self) -> Btf | None:
         sec = self.raw.section(".BTF")
@@ -204,6 +206,10 @@ class _Loader:
         if sec is None or self.btf is None:
             return None
         return parse_btf_ext(sec.data, self.btf)
+
+    def _slots_init(self) -> dict[str, dict[int, str]]:
+        sec = self.raw.section(".maps")
+        return initial_slots(self.raw, sec, self.btf) if sec else {}
 
     def _license(self) -> str:
         sec = self.raw.section("license")

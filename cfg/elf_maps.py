@@ -155,6 +155,31 @@ def _uint_attr(btf: Btf, map_name: str, attr: str, type_id: int) -> int:
     raise ElfError(f"map {map_name!r}: {attr} is not declared with __uint() or __ulong()")
 
 
+def initial_slots(raw: RawElf, sec: Section, btf: Btf | None) -> dict[str, dict[int, str]]:
+    """Slots of `.maps` maps filled at load time (`.values = { [i] = &inner_or_prog }`), as
+    map name -> {slot: symbol name}; R_BPF_64_ABS64 relocations inside the `values` array."""
+    if btf is None:
+        return {}
+    datasec = btf.datasec(sec.name)
+    out: dict[str, dict[int, str]] = {}
+    rels = raw.relocs.get(sec.index, [])
+    for info in datasec.secinfo if datasec else ():
+        var = btf.type(info.type)
+        struct_t = btf.resolve(var.type)
+        member = next((m for m in struct_t.members if m.name == "values"), None)
+        if member is None:
+            continue
+        start = info.offset + member.bit_offset // 8
+        for rel in rels:
+            if start <= rel.offset < info.offset + info.size:
+                if (rel.offset - start) % 8:
+                    raise ElfError(f"map {var.name!r}: misaligned initial value at offset "
+                                   f"{rel.offset}")
+                out.setdefault(var.name, {})[(rel.offset - start) // 8] = \
+                    raw.symbols[rel.sym].name
+    return out
+
+
 DATA_KINDS = (".data", "data"), (".rodata", "rodata"), (".bss", "bss")
 
 

@@ -115,8 +115,11 @@ def read_elf(data: bytes) -> RawElf:
     for index in range(shnum):
         sec = elf.get_section(index)
         headers.append((sec, _sh_type(sec.header["sh_type"])))
+    # Sections whose relocations matter: code, and `.maps` (initial map-in-map / prog_array
+    # slots).
     code = {i for i, (sec, t) in enumerate(headers)
-            if t == SHT_PROGBITS and sec.header["sh_flags"] & SHF_EXECINSTR}
+            if t == SHT_PROGBITS and (sec.header["sh_flags"] & SHF_EXECINSTR
+                                      or sec.name == ".maps")}
     sections: list[Section] = []
     for index, (sec, sh_type) in enumerate(headers):
         hdr = sec.header
@@ -145,7 +148,7 @@ def read_elf(data: bytes) -> RawElf:
         if sec.type not in (SHT_REL, SHT_RELA):
             continue
         if sec.info not in code:
-            continue  # relocations of debug info, BTF, .maps contents: not needed
+            continue  # relocations of debug info, BTF, data: not needed
         if sec.link != symtab.index:
             raise ElfError(f"relocation section {sec.name!r} uses section {sec.link} as its "
                            f"symbol table, not {symtab.name!r}")

@@ -143,10 +143,18 @@ def test_ulong_map_attributes():
 
 def test_map_references_use_the_map_index():
     obj = load_object(MAPS)
-    prog = obj.program()
+    prog = obj.program(function="use_maps")
     refs = [obj.maps[i.imm].name for _, i in prog.items()
             if i.opcode == OPCODE_LDDW and i.src == LDDW_MAP_IDX]
-    assert refs == ["flows", "stats", "outer", "events", "seen", "jumps"]
+    assert refs == ["flows", "stats", "outer", "events", "seen", "jumps", "progs"]
+
+
+def test_initial_slots_of_map_in_map_and_prog_array():
+    obj = load_object(MAPS)
+    assert obj.initial_slots == {"outer": {1: "inner_a"}, "progs": {0: "tail_target"}}
+    progs = next(m for m in obj.maps if m.name == "progs")
+    assert (progs.type_name, progs.key_size, progs.value_size, progs.max_entries) == (
+        "prog_array", 4, 4, 4)
 
 
 def test_legacy_maps_section():
