@@ -39,6 +39,15 @@ def _vm_size() -> int:
 
 
 def _worker_main(conn: Any, opts: Any) -> None:
+    """The worker process: serve until told to stop; out of memory anywhere (even while
+    receiving a program) ends the process quietly, and the parent reports the budget."""
+    try:
+        _serve(conn, opts)
+    except BaseException:
+        os._exit(3)
+
+
+def _serve(conn: Any, opts: Any) -> None:
     """Receive (index, program), answer (index, kind, payload) until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if opts.memory:
@@ -105,13 +114,28 @@ class _Worker:
         self.conn.close()
 
 
+def _died(w: _Worker, workers: list[_Worker], opts: Any, done: Callable, kind: str) -> None:
+    """A worker ran out of memory or died (the kernel's OOM killer, a signal): report its
+    program as over the memory budget and drop the worker (a new one is started)."""
+    from verifier.lint.runner import budget_entry
+    idx, prog = w.task
+    w.task = None
+    w.stop(kill=True)
+    code = w.proc.exitcode
+    workers.remove(w)
+    done(idx, budget_entry(_program_id(prog), "memory-budget",
+                           f"analysis exceeded the memory budget of {opts.memory} MiB"
+                           if kind == "memory" or opts.memory else
+                           f"the worker process died (exit code {code})"))
+
+
 def run_pool(tasks: list[tuple[int, Any]], opts: Any,
              done: Callable[[int, Any], None]) -> None:
     """Verify `tasks` ((slot index, Program)) on `opts.workers()` processes; `done(index,
     result-or-Problem)` is called in the parent as each finishes."""
     import importlib
 
-    from verifier.lint.runner import Problem, budget_entry, analyze_entry  # noqa: F401
+    from verifier.lint.runner import Problem, budget_entry
     from multiprocessing.connection import wait
 
     for name in _HEAVY:
@@ -127,9 +151,12 @@ def run_pool(tasks: list[tuple[int, Any]], opts: Any,
         while queue or any(w.task for w in workers):
             while len(workers) < n and queue:
                 workers.append(_Worker(ctx, opts))
-            for w in workers:
+            for w in list(workers):
                 if w.task is None and queue:
-                    w.send(queue.popleft())
+                    try:
+                        w.send(queue.popleft())
+                    except (OSError, ValueError):  # the worker is gone: report, replace
+                        _died(w, workers, opts, done, "died")
             busy = [w for w in workers if w.task is not None]
             if not busy:
                 continue
@@ -153,14 +180,8 @@ def run_pool(tasks: list[tuple[int, Any]], opts: Any,
                 if kind == "problem":
                     done(idx, Problem(prog.file, f"{prog.section}/{prog.name}: {payload}"))
                     continue
-                # memory exhausted or the worker died (the kernel's OOM killer, a signal)
-                code = w.proc.exitcode
-                w.stop(kill=True)
-                workers.remove(w)
-                done(idx, budget_entry(_program_id(prog), "memory-budget",
-                                       f"analysis exceeded the memory budget of {opts.memory} MiB"
-                                       if kind == "memory" or opts.memory else
-                                       f"the worker process died (exit code {code})"))
+                w.task = (idx, prog)
+                _died(w, workers, opts, done, kind)
             if opts.timeout:
                 now = time.monotonic()
                 for w in [w for w in workers if w.task and now - w.started >= opts.timeout]:
