@@ -242,7 +242,8 @@ def analyze(program: Program, options: Options | None = None, *, domain: Any = "
             post = analysis.final_post[node]
         else:
             post = analysis.run_block(node, pre_state.copy(), ch)
-        if node in exits and not post.is_bottom():
+        if node in exits and not post.is_bottom() and \
+                graph.nodes[node]["block"].last_pc not in options.hidden_exits:
             exit_state = post if exit_state is None else exit_state.join(post)
     if options.termination:
         from cfg.wto import loops

@@ -84,7 +84,15 @@ def _term(text: str) -> E:
 
 def parse(text: str) -> Constraint:
     """One constraint (ConstraintError on bad syntax)."""
-    t = text.strip()
+    t = re.sub(r"\.map_fd_programs\b", ".map_fd", text.strip())  # PREVAIL's name for the same field
+    mi = re.fullmatch(r"(\S+)\.type\s+in\s+(\{.*\})", t)
+    if mi:
+        try:
+            return Constraint(t, "type", mi.group(1), T.parse(mi.group(2)))
+        except ValueError as exc:
+            raise ConstraintError(f"{text!r}: {exc}") from None
+    if re.fullmatch(r"\S+\.type\s*=\s*\S+\.type", t):
+        return Constraint(t, "unsupported")  # type equality between values (PREVAIL)
     m = _REL.match(t)
     if not m:
         raise ConstraintError(f"not a constraint: {text!r}")
@@ -134,6 +142,8 @@ def _cell_range(value: str) -> tuple[int, int] | None:
 
 def assume(st: State, c: Constraint) -> None:
     """Add a constraint to a state (YAML `pre`)."""
+    if c.kind == "unsupported":
+        return
     if c.kind == "type":
         rng = _cell_range(c.value)
         if rng is not None:
@@ -190,6 +200,8 @@ def entails(st: State, c: Constraint) -> bool:
     """Whether every concrete state of `st` satisfies `c` (YAML `post`)."""
     if st.is_bottom():
         return True
+    if c.kind == "unsupported":
+        return False
     if c.kind == "type":
         rng = _cell_range(c.value)
         if rng is not None and rng != (rng[0], rng[0]):

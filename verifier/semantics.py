@@ -651,6 +651,10 @@ class Semantics:
             who = insn.dst if lp else insn.src
             ch.fail(pc, "pointer-compare", f"comparison of pointer r{who} "
                     f"({T.name(st.type_of(f'r{who}'))}) with a number other than NULL")
+        elif (lp or rp) and zero and spec.op in ("jsgt", "jsge", "jslt", "jsle"):
+            who = insn.dst if lp else insn.src
+            ch.fail(pc, "pointer-compare", f"signed comparison of pointer r{who} "
+                    f"({T.name(st.type_of(f'r{who}'))}) with NULL")
 
     # ---- calls --------------------------------------------------------------------------
     def _callx(self, st, pc, insn, spec, ch, depth) -> None:
@@ -708,6 +712,8 @@ class Semantics:
         self.bound_globals(st)
 
     def _exit(self, st, pc, insn, spec, ch, depth) -> None:
+        if pc in self.options.unchecked_exits:
+            return
         if depth == 0:
             C.check_exit(ch, st, pc, self.return_range)
         else:
