@@ -61,5 +61,18 @@ def test_cli_exit_codes(monkeypatch, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [32, 64])
 def test_z3_full_sample(width):
-    res = proofs.prove([o for o in proofs.ALL_OPS if o not in ("mul", "smod")], width, samples=40, seed=7)
+    res = proofs.prove(list(proofs.ALL_OPS), width, samples=40, seed=7, timeout_ms=5000)
     assert all(r.counterexamples == [] for r in res), [str(c) for r in res for c in r.counterexamples]
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_z3_mul_check_catches_a_wrong_product(monkeypatch, signed):
+    real = M.alu
+    def wrong(op, a, b, width, signed_):
+        out = real(op, a, b, width, signed_)
+        return Interval(out.lo, out.hi - 1) if op == "mul" and out.is_finite() and not out.is_singleton() else out
+    monkeypatch.setattr(M, "alu", wrong)
+    a, b = (Interval(-3, 7), Interval(2, 5)) if signed else (Interval(2**40, 2**40 + 9), Interval(3, 1000))
+    status, cx = proofs.Z3Checker(64).check_alu("mul", a, b, signed)
+    assert status == "bug" and a.contains(cx.x) and b.contains(cx.y)
+    assert int(cx.got) == M.concrete_alu("mul", cx.x, cx.y, 64, signed)
