@@ -299,3 +299,25 @@ def test_unknown_section_is_an_error():
     with pytest.raises(BpfcheckError, match="hook"):
         windows.sock_addr("connect9")
 
+
+
+# --- bpfcheck run --platform windows ---------------------------------------------------------
+@pytest.mark.parametrize("section,verdict", [("xdp", "XDP_PASS"), ("bind", "BIND_PERMIT"),
+                                             ("cgroup/connect4", "VERDICT_PROCEED"),
+                                             ("sockops", "r0 = 0")])
+def test_cli_runs_windows_programs(section, verdict, capsys):
+    from verifier.cli import main
+    obj = str(WINDOWS / "multi_hook_counters.o")
+    assert main(["run", obj, "--section", section, "--platform", "windows", "--engine",
+                 "interp", "--repeat", "2"]) == 0
+    out = capsys.readouterr().out
+    assert verdict in out and '"0200000000000000"' in out   # the counter reached 2
+
+
+def test_cli_runs_a_windows_xdp_program_on_a_packet(tmp_path, capsys):
+    from verifier.cli import main
+    pkt = tmp_path / "udp9.bin"
+    pkt.write_bytes(PACKETS[0])
+    assert main(["run", str(WINDOWS / "xdp_drop_udp_port.o"), "--platform", "windows",
+                 "--packet", str(pkt), "--engine", "pyjit"]) == 0
+    assert "XDP_DROP" in capsys.readouterr().out

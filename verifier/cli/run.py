@@ -50,13 +50,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="print every executed instruction with r0-r5 (interpreter; one "
                              "run)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--platform", choices=("linux", "windows"), default="linux",
+                        help="the object's platform: windows runs eBPF for Windows programs "
+                             "(their contexts, helper numbers and map types)")
     parser.set_defaults(handler=run_command)
 
 
 ACTIONS = {"xdp": ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"),
            "sched_cls": {0: "TC_ACT_OK", 1: "TC_ACT_RECLASSIFY", 2: "TC_ACT_SHOT",
                          3: "TC_ACT_PIPE", 4: "TC_ACT_STOLEN", 7: "TC_ACT_REDIRECT",
-                         0xFFFFFFFFFFFFFFFF: "TC_ACT_UNSPEC"}}
+                         0xFFFFFFFFFFFFFFFF: "TC_ACT_UNSPEC"},
+           "windows/xdp": {1: "XDP_PASS", 2: "XDP_DROP", 3: "XDP_TX"},
+           "windows/bind": ("BIND_PERMIT", "BIND_DENY", "BIND_REDIRECT"),
+           "windows/sock_addr": ("BPF_SOCK_ADDR_VERDICT_REJECT", "BPF_SOCK_ADDR_VERDICT_PROCEED")}
 
 
 def _action(program_type: str, r0: int) -> str:
@@ -179,12 +185,21 @@ def _run_object(args: argparse.Namespace) -> int:
     for p in obj.programs:
         programs.setdefault(p.name, p)
         programs.setdefault(p.section, p)
-    mapset = mapmod.MapSet(program.maps, programs=programs)
+    helpers, ptype = None, program.type
+    if args.platform == "windows":
+        from runtime import windows
+        mapset = windows.mapset(program, programs)
+        helpers = windows.helpers_for(program.section)
+        ptype = "windows/" + windows.program_type(program.section)
+    else:
+        mapset = mapmod.MapSet(program.maps, programs=programs)
     if args.maps:
         with open(args.maps, encoding="utf-8") as f:
             mapset.load_json(f.read())
     try:
-        if args.packet:
+        if args.platform == "windows" and not (args.mem or args.ctx):
+            ctx = windows.default_context(program, _read(args.packet) if args.packet else None)
+        elif args.packet:
             ctx = context.for_program_type(program.type, _read(args.packet))
         elif args.mem:
             ctx = context.raw_memory(_read(args.mem))
@@ -195,7 +210,8 @@ def _run_object(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise BpfcheckError(str(exc)) from None
     _native_gate_object(args, program)
-    machine = _engine(args.engine)(program, mapset, checked=args.checked, seed=args.seed)
+    machine = _engine(args.engine)(program, mapset, helpers, checked=args.checked,
+                                   seed=args.seed)
     before = mapset.dump()
     repeat = max(1, args.repeat)
     start = time.perf_counter()
@@ -222,7 +238,7 @@ def _run_object(args: argparse.Namespace) -> int:
     else:
         print(f"{program.section}/{program.name}: "
               + (f"error: {result.error}" if result.error else
-                 f"r0 = {result.r0} ({result.r0:#x}{_action(program.type, result.r0)})"))
+                 f"r0 = {result.r0} ({result.r0:#x}{_action(ptype, result.r0)})"))
         steps = f"{result.steps} instructions, " if result.steps >= 0 else ""
         print(f"  {steps}{per_run * 1e6:.1f} us per run ({repeat} run(s), engine "
               f"{args.engine})")
