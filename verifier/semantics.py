@@ -477,6 +477,12 @@ class Semantics:
                         st.stack.has_ptr_bytes(o, o + size):
                     ch.fail(pc, "invalid-memory", f"read of {size} bytes at stack offset {o} "
                             f"takes part of a spilled pointer")
+                elif (known := self._known_bytes(st, o, o + size)) is not None:
+                    v = int.from_bytes(known, "big" if self.options.big_endian else "little")
+                    if signed and v >> (size * 8 - 1):
+                        v -= 1 << (size * 8)
+                    st.set_const(dst, v)
+                    return
                 elif len(over) == 1 and over[0][0] == o and not signed:
                     a, b = over[0]
                     _, cu = views(st, cell_name(a, b))
@@ -513,15 +519,56 @@ class Semantics:
         set_number(st, dst, ws, wu)
 
     def _kill_stack(self, st: State, lo: int, hi: int, exact: bool) -> None:
-        """Bytes [lo, hi) are (exact) or may be (not exact) overwritten by numbers."""
+        """Bytes [lo, hi) are (exact) or may be (not exact) overwritten by numbers. The bytes
+        of a known constant cell outside [lo, hi) stay known (as smaller cells)."""
         for a, b in st.stack.overlapping(lo, hi):
             name = cell_name(a, b)
+            kept = self._cell_bytes(st, a, b) if exact else None
             if st.type_of(name) & ~T.NUMBER:
                 st.stack.mark_ptr(a, a + b)
             st.stack.remove_cell(a)
             st.remove(name)
+            if kept is not None:
+                for x, y in ((a, lo), (hi, a + b)):
+                    if x < y:
+                        self._const_cell(st, x, kept[x - a:y - a])
         if exact:
             st.stack.write(lo, hi)
+
+    def _cell_bytes(self, st: State, a: int, b: int) -> bytes | None:
+        """The bytes of a number cell whose value is known (in memory order), else None."""
+        name = cell_name(a, b)
+        if st.type_of(name) != T.NUMBER:
+            return None
+        v = st.interval(name, "uvalue").singleton()
+        if v is None:
+            s = st.interval(name, "svalue").singleton()
+            if s is None:
+                return None
+            v = s & MASK64
+        v &= (1 << (8 * b)) - 1
+        return v.to_bytes(b, "big" if self.options.big_endian else "little")
+
+    def _const_cell(self, st: State, a: int, data: bytes) -> None:
+        """A new number cell at `a` holding `data` (memory order)."""
+        n = len(data)
+        st.stack.cells[a] = n
+        st.set_const(cell_name(a, n), int.from_bytes(data, "big" if self.options.big_endian
+                                                      else "little"))
+
+    def _known_bytes(self, st: State, lo: int, hi: int) -> bytes | None:
+        """The bytes [lo, hi) when every one lies in a number cell of known value."""
+        out = bytearray()
+        cells = sorted(st.stack.overlapping(lo, hi))
+        for a, b in cells:
+            if a > lo + len(out):
+                return None
+            data = self._cell_bytes(st, a, b)
+            if data is None:
+                return None
+            start = lo + len(out) - a
+            out += data[start:min(b, hi - a)]
+        return bytes(out) if len(out) == hi - lo else None
 
     def _store(self, st, pc, insn, spec, ch, depth) -> None:
         size, off = spec.size, insn.off
