@@ -163,6 +163,32 @@ def _z3_semantics(op: str, x, y, width: int):
     return z3.ZeroExt(width - bits, low)
 
 
+_INT_OPS = ("mul", "udiv", "umod", "sdiv", "smod")
+
+
+def _int_value(op: str, x, y, width: int, signed: bool):
+    """The exact integer result (before reduction mod 2^w) of an _INT_OPS op on view values."""
+    import z3
+
+    full, half = 1 << width, 1 << (width - 1)
+    if op == "mul":
+        return x * y
+    if op in ("udiv", "umod"):
+        ux = z3.If(x < 0, x + full, x) if signed else x
+        uy = z3.If(y < 0, y + full, y) if signed else y
+        if op == "udiv":
+            return z3.If(uy == 0, 0, ux / uy)  # z3 Int division is floor for ux >= 0, uy > 0
+        return z3.If(uy == 0, ux, ux % uy)
+    sx = x if signed else z3.If(x >= half, x - full, x)
+    sy = y if signed else z3.If(y >= half, y - full, y)
+    ax, ay = z3.If(sx >= 0, sx, -sx), z3.If(sy >= 0, sy, -sy)
+    aq = z3.If(ay == 0, 0, ax / z3.If(ay == 0, 1, ay))
+    q = z3.If((sx >= 0) == (sy > 0), aq, -aq)
+    if op == "sdiv":
+        return z3.If(sy == 0, 0, q)
+    return z3.If(sy == 0, sx, sx - q * sy)
+
+
 def _in_view(v, iv: Interval, width: int, signed: bool):
     import z3
 
@@ -215,7 +241,7 @@ class Z3Checker:
         if out == M.full_range(w, signed):
             return "trivial", None
         if op == "mul" and b is not None:
-            status, cx = self._check_mul_int(a, b, signed, out)
+            status, cx = self._check_int(op, a, b, signed, out)
             if status != "unknown":
                 return status, cx
         x, y = self.x, self.y
@@ -224,6 +250,8 @@ class Z3Checker:
         if b is not None:
             cs.append(_in_view(y, b, w, signed))
         status, model = self._query(cs)
+        if status == "unknown" and b is not None and op in _INT_OPS:
+            return self._check_int(op, a, b, signed, out)
         if status != "sat":
             return ("ok" if status == "unsat" else "unknown"), None
         cx = _as_view(self._val(model, x), w, signed)
@@ -231,20 +259,23 @@ class Z3Checker:
         got = _as_view(self._val(model, r), w, signed)
         return "bug", Counterexample(op, w, signed, a, b, str(out), cx, cy, str(got))
 
-    def _check_mul_int(self, a: Interval, b: Interval, signed: bool, out: Interval) -> tuple[str, Counterexample | None]:
-        """mul over integers: `r = x*y - k*2^w` with r in the view is exactly the bit-vector
-        product; z3 decides these boxes fast, where bit-blasted 64-bit multipliers time out."""
+    def _check_int(self, op: str, a: Interval, b: Interval, signed: bool, out: Interval) -> tuple[str, Counterexample | None]:
+        """mul/div/mod over mathematical integers, an exact encoding of the bit-vector semantics
+        (values reduced modulo 2^w into the view); z3 decides these boxes fast where bit-blasted
+        64-bit multipliers and dividers time out."""
         z3, w = self.z3, self.width
-        x, y, k, r = z3.Ints("mx my mk mr")
-        lo = -(1 << (w - 1)) if signed else 0
+        full = 1 << w
+        half = full >> 1
+        x, y, k, r = z3.Ints("ix iy ik ir")
+        lo = -half if signed else 0
         cs = [x >= int(a.lo), x <= int(a.hi), y >= int(b.lo), y <= int(b.hi),
-              r == x * y - k * (1 << w), r >= lo, r < lo + (1 << w),
+              r >= lo, r < lo + full, r == _int_value(op, x, y, w, signed) - k * full,
               z3.Or(r < int(out.lo), r > int(out.hi)) if not out.is_bottom() else z3.BoolVal(True)]
         status, model = self._query(cs)
         if status != "sat":
             return ("ok" if status == "unsat" else "unknown"), None
         vx, vy, vr = (model.eval(v, model_completion=True).as_long() for v in (x, y, r))
-        return "bug", Counterexample("mul", w, signed, a, b, str(out), vx, vy, str(vr))
+        return "bug", Counterexample(op, w, signed, a, b, str(out), vx, vy, str(vr))
 
     def check_branch(self, op: str, a: Interval, b: Interval, signed: bool, taken: bool) -> tuple[str, Counterexample | None]:
         """Soundness of `refine` for one abstract input and one direction."""

@@ -76,3 +76,33 @@ def test_z3_mul_check_catches_a_wrong_product(monkeypatch, signed):
     status, cx = proofs.Z3Checker(64).check_alu("mul", a, b, signed)
     assert status == "bug" and a.contains(cx.x) and b.contains(cx.y)
     assert int(cx.got) == M.concrete_alu("mul", cx.x, cx.y, 64, signed)
+
+
+@pytest.mark.parametrize("op", ["mul", "udiv", "umod", "sdiv", "smod"])
+def test_integer_encoding_agrees_with_the_reference(op):
+    import random
+
+    import z3
+
+    rng = random.Random(op)
+    for width in (8, 64):
+        for signed in (False, True):
+            full = M.full_range(width, signed)
+            lo, hi = int(full.lo), int(full.hi)
+            for _ in range(12):
+                x = rng.choice([lo, hi, 0, -1 if signed else 1, rng.randint(lo, hi)])
+                y = rng.choice([lo, hi, 0, -1 if signed else 1, 3, rng.randint(lo, hi)])
+                X, Y, K, R = z3.Ints("x y k r")
+                s = z3.Solver()
+                s.add(X == x, Y == y, R >= lo, R < lo + (1 << width),
+                      R == proofs._int_value(op, X, Y, width, signed) - K * (1 << width))
+                assert s.check() == z3.sat
+                assert s.model().eval(R).as_long() == M.concrete_alu(op, x, y, width, signed)
+
+
+def test_integer_fallback_catches_a_wrong_division(monkeypatch):
+    real = M.alu
+    monkeypatch.setattr(M, "alu", lambda op, a, b, w, s: Interval(0, 0) if op == "sdiv" else real(op, a, b, w, s))
+    checker = proofs.Z3Checker(64)
+    status, cx = checker._check_int("sdiv", Interval(-100, 100), Interval(-3, 3), True, Interval(0, 0))
+    assert status == "bug" and M.concrete_alu("sdiv", cx.x, cx.y, 64, True) != 0
