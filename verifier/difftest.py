@@ -1,0 +1,403 @@
+"""Invariant soundness on concrete runs: every state the interpreter reaches must lie inside the
+invariant the verifier computed for that pc, and an accepted program never traps.
+
+`Monitor(report)` wraps a verified program; `monitor.run(inputs)` runs the checked interpreter
+with a trace callback that, before each instruction, *concretises* the machine state into the
+verifier's variables and checks it against `report.state_at(pc)`:
+
+- types: a register (or a tracked stack cell) the verifier types must hold a value of one of its
+  types (the type comes from the kind of region the value points into: ctx, packet, stack,
+  map value / global / ring buffer record -> shared, map object -> map_fd, code -> func);
+- numbers: `svalue` / `uvalue` of numbers, `packet_offset` (address - data), `packet_size`
+  (data_end - data), `meta_offset`, `stack_offset` (the verifier's absolute convention: frame 0's
+  r10 is `stack_top`, each call frame `stack_size` lower), `ctx_offset`, `shared_offset` and
+  `shared_region_size`, `map_fd` (the map's index) must satisfy the numeric invariant: the domain
+  projected on those variables (`forget` of the rest) must `contains` the concrete point;
+- stack bytes the verifier believes initialised must have been written on this run (a shadow of
+  stores and helper writes, per frame).
+
+What is NOT concretised (projected away, counted in `stats["skipped"]`): loop counters
+`pc[...]`, `zext`, `stack_numeric_size`, saved caller registers `fN.rK`, the `svalue` of
+function pointers, shared regions that are not exactly one map value, values of a pointer type
+whose region cannot be told apart, and everything after a tail call (another program's pcs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from verifier import types as T
+
+M64 = (1 << 64) - 1
+WINDOW = 1 << 20        # a pointer may stray this far from its region and still be recognised
+SHARED_KINDS = ("map_value", "global", "ringbuf")
+WRITE_ARGS = {"ptr_to_uninit_map_value", "ptr_to_writable_mem", "ptr_to_writable_mem_or_null",
+              "ptr_to_long", "ptr_to_int"}
+SIZE_ARGS = {"const_size", "const_size_or_zero", "const_alloc_size_or_zero"}
+
+
+@dataclass(frozen=True)
+class Escape:
+    """A concrete state outside the verifier's invariant: a soundness bug."""
+
+    program: str
+    input: str          # a printable description of the input (packet hex, ctx, maps)
+    pc: int
+    what: str           # "type", "value", "relation", "stack-init", "trap", "budget"
+    variable: str
+    value: Any
+    invariant: str
+
+    def __str__(self) -> str:
+        return (f"{self.program}: pc {self.pc}: {self.what} escape: {self.variable} = "
+                f"{self.value!r} not in the invariant [{self.invariant[:300]}] on input "
+                f"{self.input[:200]}")
+
+
+@dataclass
+class Stats:
+    """What one monitor has checked so far."""
+
+    runs: int = 0
+    instructions: int = 0
+    checked_states: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, what: str) -> None:
+        self.skipped[what] = self.skipped.get(what, 0) + 1
+
+
+@dataclass(frozen=True)
+class Input:
+    """One concrete input: the runtime Context and initial map contents (JSON-able dict)."""
+
+    context: Any
+    maps: dict | None = None
+
+    def describe(self) -> str:
+        c = self.context
+        text = f"{c.kind} data={c.data.hex()}"
+        if c.fields:
+            text += f" fields={dict(c.fields)}"
+        if self.maps:
+            text += f" maps={self.maps}"
+        return text
+
+
+def _signed(x: int) -> int:
+    return x - (1 << 64) if x >> 63 else x
+
+
+class Monitor:
+    """Checks concrete runs of one verified program against its report's invariants."""
+
+    def __init__(self, report, options=None) -> None:
+        from verifier.options import Options
+        self.report = report
+        self.program = report.program
+        self.options = options or Options()
+        self.stats = Stats()
+        self.escapes: list[Escape] = []
+        self._states: dict[int, Any] = {}
+        self._projected: dict[tuple, Any] = {}
+        self._helpers = None
+        self._saved: list[int] = []
+
+    # ---- invariants ---------------------------------------------------------------------
+    def state(self, pc: int):
+        if pc not in self._states:
+            self._states[pc] = self.report.state_at(pc)
+        return self._states[pc]
+
+    def _protos(self):
+        if self._helpers is None:
+            from verifier.platform import get_platform
+            self._helpers = get_platform("linux").helpers
+        return self._helpers
+
+    # ---- running ------------------------------------------------------------------------
+    def run(self, inp: Input, budget: int = 1_000_000) -> list[Escape]:
+        """Run once on `inp`, checking every executed instruction; the escapes found."""
+        from runtime.maps import MapSet
+        from runtime.vm import Machine
+        maps = MapSet.for_program(self.program)
+        if inp.maps:
+            maps.load(inp.maps)
+        machine = Machine(self.program, maps, checked=True)
+        found: list[Escape] = []
+        # shadows of this run: initialised stack bytes (absolute verifier offsets, a bit set)
+        # and initialised registers (bit i for ri; r1 = ctx and r10 at entry)
+        shadow: list[int] = [0, (1 << 1) | (1 << 10) | ((1 << 2) if inp.context.kind == "mem"
+                                                        else 0)]
+        desc = inp.describe
+
+        def trace(pc: int, regs: list, memory) -> None:
+            if machine.ops is not machine.program_ops:
+                self.stats.skip("after tail call")
+                return
+            self.stats.instructions += 1
+            st = self.state(pc)
+            if st is None or st.is_bottom():
+                found.append(Escape(self.program.name, desc(), pc, "reach", "pc", pc,
+                                    "_|_ (the verifier says this pc is unreachable)"))
+                raise _Stop()
+            esc = self._check(machine, pc, regs, st, shadow[0], shadow[1])
+            if esc is not None:
+                what, variable, value = esc
+                found.append(Escape(self.program.name, desc(), pc, what, variable, value,
+                                    str(st)))
+                raise _Stop()
+            shadow[0] = self._effects(machine, pc, regs, shadow[0])
+            shadow[1] = self._reg_effects(machine, pc, shadow[1])
+
+        self.stats.runs += 1
+        self._saved: list[int] = []
+        try:
+            result = machine.run(inp.context, budget, trace)
+        except _Stop:
+            result = None
+        if result is not None and result.error:
+            what = "budget" if "budget" in result.error else "trap"
+            found.append(Escape(self.program.name, desc(), result.pc or 0, what, "error",
+                                result.error, "the verifier accepted the program"))
+        self.escapes.extend(found)
+        return found
+
+    # ---- concretisation -----------------------------------------------------------------
+    def _frame_of(self, offset: int) -> int:
+        return (self.options.stack_top - 1 - offset) // self.options.stack_size
+
+    def _stack_addr(self, machine, offset: int) -> int:
+        i = self._frame_of(offset)
+        top = self.options.stack_top - self.options.stack_size * i
+        return machine.stack_tops[i] - (top - offset)
+
+    def _classify(self, machine, x: int, mask: int) -> tuple[int, dict[str, int]] | None:
+        """(type bit, concrete fields) of the 64-bit value x read as one of the types of mask;
+        None when it cannot be told (the value is skipped)."""
+        ptrs = mask & ~T.NUMBER & ~T.UNINIT
+        if not ptrs:
+            return T.NUMBER, {"svalue": _signed(x), "uvalue": x}
+        mem = machine.memory
+        ctx = machine.ctx
+        r = mem.find(x, 0)
+        bit = self._region_type(machine, r) if r is not None else 0
+        if bit and bit & mask:
+            return bit, self._fields(machine, bit, x, r)
+        if mask & T.NUMBER and (x < 0x10000 or (r is None and not T.is_single(ptrs))):
+            return T.NUMBER, {"svalue": _signed(x), "uvalue": x}
+        if bit and not bit & mask and r.start <= x < r.end:
+            return bit, {}                              # inside a region of another type
+        if not T.is_single(ptrs):
+            return None
+        # a pointer that strayed out of its region: relate it to the region of its type
+        if ptrs == T.PACKET and ctx is not None and ctx.packet is not None and \
+                abs(x - ctx.packet.start) < WINDOW:
+            return T.PACKET, self._fields(machine, T.PACKET, x, ctx.packet)
+        if ptrs == T.CTX and ctx is not None and ctx.ctx is not None and \
+                abs(x - ctx.ctx.start) < WINDOW:
+            return T.CTX, self._fields(machine, T.CTX, x, ctx.ctx)
+        if ptrs == T.STACK:
+            for reg in machine.stack:
+                if reg.start - WINDOW < x < reg.end + WINDOW:
+                    return T.STACK, self._fields(machine, T.STACK, x, reg)
+        if ptrs == T.SHARED:
+            near = mem.nearest(x)
+            if near is not None and near.kind in SHARED_KINDS and \
+                    abs(x - near.start) < WINDOW:
+                return T.SHARED, self._fields(machine, T.SHARED, x, near)
+        return None
+
+    def _region_type(self, machine, r) -> int:
+        kind = r.kind
+        if kind == "ctx" or (kind == "mem" and machine.ctx is not None and
+                             machine.ctx.context.kind == "bytes" and r is machine.ctx.mem):
+            return T.CTX
+        if kind == "packet":
+            return T.PACKET
+        if kind == "stack":
+            return T.STACK
+        if kind in SHARED_KINDS:
+            return T.SHARED
+        if kind == "map_object":
+            return T.MAP_FD | T.MAP_FD_PROGRAMS
+        if kind == "code":
+            return T.FUNC
+        return 0
+
+    def _fields(self, machine, bit: int, x: int, r) -> dict[str, int]:
+        ctx = machine.ctx
+        if bit == T.PACKET:
+            return {"packet_offset": x - ctx.packet.start}
+        if bit == T.CTX:
+            return {"ctx_offset": x - r.start}
+        if bit == T.STACK:
+            i = machine.stack.index(r)
+            top = self.options.stack_top - self.options.stack_size * i
+            return {"stack_offset": top - (machine.stack_tops[i] - x)}
+        if bit == T.SHARED:
+            owner = r.owner
+            size = getattr(owner, "value_size", None)
+            if r.kind == "ringbuf" or (size is not None and r.end - r.start == size):
+                return {"shared_offset": x - r.start, "shared_region_size": r.end - r.start}
+            self.stats.skip("shared region of several values")
+            return {}
+        if bit & (T.MAP_FD | T.MAP_FD_PROGRAMS):
+            for i, m in enumerate(machine.maps):
+                if i < len(self.program.maps) and m.handle is r:
+                    return {"map_fd": i}
+            return {}
+        return {}
+
+    def _check(self, machine, pc: int, regs: list, st, shadow: int, live: int):
+        """None when the concrete state lies in `st`; else (what, variable, value)."""
+        env: dict[str, int] = {}
+        sig = []
+        for v, mask in st.types.items():
+            if v.startswith("f"):
+                continue                                # saved caller registers: skipped
+            if not v.startswith("s["):
+                if not live >> int(v[1:]) & 1:
+                    if not mask & T.UNINIT:
+                        return "uninit", f"{v}.type", f"never written on this run (verifier: " \
+                                                      f"{T.name(mask)})"
+                    continue
+                mask &= ~T.UNINIT
+            if v.startswith("s["):
+                a, _, b = v[2:-1].partition("...")
+                lo, hi = int(a), int(b or a) + 1
+                if self._frame_of(lo) > len(machine.frames):
+                    continue
+                raw = machine.memory.read(self._stack_addr(machine, lo), hi - lo)
+                x = int.from_bytes(raw, "little")
+            else:
+                x = regs[int(v[1:])]
+            got = self._classify(machine, x, mask)
+            if got is None:
+                self.stats.skip("ambiguous pointer")
+                continue
+            bit, fields = got
+            if not bit & mask:
+                if mask & T.UNINIT:
+                    continue
+                return "type", f"{v}.type", f"{T.name(bit)} (verifier: {T.name(mask)})"
+            bit &= mask
+            sig.append((v, bit))
+            for f, val in fields.items():
+                env[f"{v}.{f}"] = val
+        ctx = machine.ctx
+        if ctx is not None and ctx.packet is not None and ctx.context.kind in ("xdp", "skb"):
+            env["packet_size"] = ctx.packet.end - ctx.packet.start
+            env["meta_offset"] = ctx.meta.start - ctx.packet.start
+        key = (pc, tuple(sig), frozenset(env))
+        cached = self._projected.get(key)
+        if cached is None:
+            num = st.num.copy()
+            names = num.variables()
+            num.forget([x for x in names if x not in env])
+            cached = self._projected[key] = (num, sorted(num.variables()))
+        num, names = cached
+        self.stats.checked_states += 1
+        if not num.contains({k: env[k] for k in names}):
+            for k in sorted(env):
+                iv = num.interval(k)
+                if not iv.contains(env[k]):
+                    return "value", k, env[k]
+            return "relation", ", ".join(f"{k}={env[k]}" for k in names), "(several)"
+        missing = st.stack.init & ~shadow
+        if missing:
+            depth = len(machine.frames)
+            lo_valid = self.options.stack_top - self.options.stack_size * (depth + 1)
+            missing &= ~((1 << lo_valid) - 1)
+            if missing:
+                o = (missing & -missing).bit_length() - 1
+                return "stack-init", f"stack byte {o}", "never written on this run"
+        return None
+
+    # ---- effects on the shadow of initialised stack bytes ------------------------------
+    def _effects(self, machine, pc: int, regs: list, shadow: int) -> int:
+        insn = self.program.at(pc)
+        try:
+            spec = insn.spec
+        except KeyError:
+            return shadow
+        kind = spec.kind
+        if kind in ("st", "stx", "atomic"):
+            return self._mark(machine, (regs[insn.dst] + insn.off) & M64, spec.size, shadow)
+        if kind == "call" and spec.op == "local":
+            depth = len(machine.frames) + 1
+            top = self.options.stack_top - self.options.stack_size * depth
+            lo = top - self.options.stack_size
+            return shadow & ~(((1 << self.options.stack_size) - 1) << lo)
+        if kind == "call" and spec.op == "helper":
+            proto = self._protos().get(insn.imm)
+            if proto is None:
+                return shadow
+            for i, a in enumerate(proto.args):
+                if a not in WRITE_ARGS:
+                    continue
+                if a == "ptr_to_long":
+                    size = 8
+                elif a == "ptr_to_int":
+                    size = 4
+                elif i + 1 < len(proto.args) and proto.args[i + 1] in SIZE_ARGS:
+                    size = regs[i + 2]
+                elif a == "ptr_to_uninit_map_value":
+                    m = machine.maps.by_address(regs[1])
+                    size = m.value_size if m is not None else 0
+                else:
+                    size = 1
+                if 0 < size <= 4096:
+                    shadow = self._mark(machine, regs[i + 1], size, shadow)
+        return shadow
+
+    def _reg_effects(self, machine, pc: int, live: int) -> int:
+        """Registers written (or clobbered) by the instruction at pc."""
+        insn = self.program.at(pc)
+        try:
+            spec = insn.spec
+        except KeyError:
+            return live
+        kind = spec.kind
+        if kind in ("alu", "neg", "mov", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw"):
+            return live | (1 << insn.dst)
+        if kind == "atomic" and (spec.op.startswith("fetch") or spec.op == "xchg"):
+            return live | (1 << insn.src)
+        if kind == "atomic" and spec.op == "cmpxchg":
+            return live | 1
+        if kind in ("ldabs", "ldind") or (kind == "call" and spec.op != "local"):
+            return (live & ~0b111110) | 1
+        if kind == "call" and spec.op == "local":
+            self._saved.append(live)
+            return live & ~0b1111000001              # r0 and r6-r9 undefined in the callee
+        if kind == "exit" and self._saved:
+            caller = self._saved.pop()
+            return (caller & 0b11111000000) | 1       # r6-r10 restored, r0 returned
+        return live
+
+    def _mark(self, machine, addr: int, size: int, shadow: int) -> int:
+        for i, reg in enumerate(machine.stack):
+            if reg.start <= addr < reg.end:
+                top = self.options.stack_top - self.options.stack_size * i
+                o = top - (machine.stack_tops[i] - addr)
+                return shadow | (((1 << size) - 1) << o)
+        return shadow
+
+
+class _Stop(Exception):
+    """Ends a run at the first escape."""
+
+
+def monitor_program(program, inputs: Iterable[Input], report=None,
+                    budget: int = 1_000_000) -> Monitor:
+    """Verify `program` (unless `report` is given) and check every input's run against it."""
+    from verifier.analyze import Options, analyze
+    if report is None:
+        report = analyze(program, Options(termination=True))
+    mon = Monitor(report)
+    if not report.ok:
+        return mon
+    for inp in inputs:
+        mon.run(inp, budget)
+    return mon
+
