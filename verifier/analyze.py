@@ -122,6 +122,7 @@ class _Analysis:
         self.domain = domain
         self.heads = heads
         self.assume = C.Checker(report=False)
+        self.back_edges: set = set()
         # blocks outside every loop are visited once by the fixpoint: report there directly
         self.once: set = set()
         self.final = C.Checker(report=True)
@@ -167,6 +168,8 @@ class _Analysis:
         cond = data.get("condition")
         if cond is not None:
             self.sem.assume(s, cond)
+        if self.options.termination and dst in self.heads and (src, dst) not in self.back_edges:
+            s.num.assign(self.counter(dst), 0)  # entering the loop: count its iterations anew
         if kind == "call":
             self.sem.enter_call(s, len(src[0]))
         elif kind == "return":
@@ -212,6 +215,10 @@ def analyze(program: Program, options: Options | None = None, *, domain: Any = "
     heads = set(order.heads)
     analysis = _Analysis(program, sem, graph, options, dom, heads)
     analysis.once = {n for n in order.nodes() if not order.nesting(n)}
+    if options.termination:
+        from cfg.wto import loops
+        for lp in loops(graph, entry, order):
+            analysis.back_edges.update(lp.back_edges)
     if pre is not None:
         from verifier.constraints import initial_state
         initial = initial_state(pre, dom)

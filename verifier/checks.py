@@ -72,6 +72,11 @@ def _prove(ch: Checker, st: State, pc: int, kind: str, message: str,
     return ok
 
 
+def plus(x: str, k: int) -> str:
+    """`x + k` / `x - k` / `x`, for the printed inequalities."""
+    return x if k == 0 else f"{x} + {k}" if k > 0 else f"{x} - {-k}"
+
+
 def _names(mask: int) -> str:
     return T.name(mask)
 
@@ -123,6 +128,15 @@ class Region:
     stack_hi: int        # one past the highest valid stack offset
     context: object      # verifier.platform.ContextLayout or None
     packet_access: bool
+    frame_top: int = 0   # r10 of the current frame (offsets are shown relative to it)
+
+    def rel(self, offset: int) -> str:
+        """A stack offset as the program writes it: `r10-8`."""
+        d = offset - self.frame_top
+        return "r10" if d == 0 else f"r10{'+' if d > 0 else '-'}{abs(d)}"
+
+    def rel_ranges(self, ranges: list[tuple[int, int]]) -> str:
+        return ", ".join(f"[{self.rel(a)}, {self.rel(b)})" for a, b in ranges[:4])
 
 
 def check_access(ch: Checker, st: State, pc: int, reg: int, off: int, size: int, write: bool,
@@ -166,10 +180,11 @@ def _stack_access(ch: Checker, st: State, pc: int, r: str, off: int, size: int, 
                   region: Region) -> None:
     x = var(r, "stack_offset")
     lo = LinearExpression.var(x) + off
-    _prove(ch, st, pc, "stack-bounds", f"stack {'write' if write else 'read'} below the frame",
-           le(region.stack_lo, lo), f"{x} + {off} >= {region.stack_lo}")
-    _prove(ch, st, pc, "stack-bounds", f"stack {'write' if write else 'read'} above the frame",
-           le(lo + size, region.stack_hi), f"{x} + {off} + {size} <= {region.stack_hi}")
+    what = f"stack {'write' if write else 'read'} of {size} bytes"
+    _prove(ch, st, pc, "stack-bounds", f"{what} below the frame ({region.rel(region.stack_lo)})",
+           le(region.stack_lo, lo), f"{plus(x, off)} >= {region.stack_lo}")
+    _prove(ch, st, pc, "stack-bounds", f"{what} above the frame ({region.rel(region.stack_hi)})",
+           le(lo + size, region.stack_hi), f"{plus(x, off + size)} <= {region.stack_hi}")
     if write:
         return
     iv = st.num.interval(x)
@@ -180,10 +195,10 @@ def _stack_access(ch: Checker, st: State, pc: int, r: str, off: int, size: int, 
         return
     missing = st.stack.uninit_ranges(a, b)
     if missing:
-        where = ", ".join(f"[{lo}, {hi})" for lo, hi in missing[:4])
-        ch.fail(pc, "uninit-stack", f"read of {size} bytes at stack offset "
-                f"{a if iv.is_singleton() else iv + off} reaches uninitialised bytes {where}",
-                f"`{x}` {_show(iv)}; uninitialised stack bytes {where}")
+        where = region.rel_ranges(missing)
+        at = region.rel(a) if iv.is_singleton() else f"{region.rel(a)}..{region.rel(b - size)}"
+        ch.fail(pc, "uninit-stack", f"read of {size} bytes at {at} reaches uninitialised "
+                f"stack bytes {where}", f"`{x}` {_show(iv)}; uninitialised stack bytes {where}")
         st.stack.write(a, b)
 
 
@@ -196,20 +211,20 @@ def _packet_access(ch: Checker, st: State, pc: int, r: str, off: int, size: int,
     x = var(r, "packet_offset")
     e = LinearExpression.var(x) + off
     _prove(ch, st, pc, "packet-bounds", "packet access before the start of the packet",
-           le(META_OFFSET, e), f"{x} + {off} >= {META_OFFSET}")
+           le(META_OFFSET, e), f"{plus(x, off)} >= {META_OFFSET}")
     _prove(ch, st, pc, "packet-bounds", f"packet {'write' if write else 'read'} of {size} bytes "
            f"past the end of the packet", le(e + size, PACKET_SIZE),
-           f"{x} + {off + size} <= {PACKET_SIZE}")
+           f"{plus(x, off + size)} <= {PACKET_SIZE}")
 
 
 def _shared_access(ch: Checker, st: State, pc: int, r: str, off: int, size: int) -> None:
     x = var(r, "shared_offset")
     e = LinearExpression.var(x) + off
     _prove(ch, st, pc, "map-value-bounds", "map value access before the start of the value",
-           le(0, e), f"{x} + {off} >= 0")
+           le(0, e), f"{plus(x, off)} >= 0")
     _prove(ch, st, pc, "map-value-bounds", f"map value access of {size} bytes past the end",
            le(e + size, var(r, "shared_region_size")),
-           f"{x} + {off + size} <= {r}.shared_region_size")
+           f"{plus(x, off + size)} <= {r}.shared_region_size")
 
 
 def _ctx_access(ch: Checker, st: State, pc: int, r: str, off: int, size: int, write: bool,

@@ -64,9 +64,11 @@ def _mem_arg(sem, ch: C.Checker, st: State, pc: int, reg: int, size: Interval, w
         if not st.num.entails(le(region.stack_lo, x)) or \
                 not st.num.entails(le(E.var(x) + hi, region.stack_hi)):
             iv = st.num.interval(x)
-            ch.fail(pc, "helper-arg", f"{what}: {hi} bytes at stack offset {iv} leave the frame "
-                    f"[{region.stack_lo}, {region.stack_hi})",
-                    f"`{x} + {hi} <= {region.stack_hi}` not proven: `{x}` in {iv}")
+            at = region.rel(iv.lo) if iv.is_singleton() else f"{region.rel(iv.lo)}..{region.rel(iv.hi)}" \
+                if iv.is_finite() else str(iv)
+            ch.fail(pc, "helper-arg", f"{what}: {hi} bytes at {at} do not fit in the stack "
+                    f"[{region.rel(region.stack_lo)}, {region.rel(region.stack_hi)})",
+                    f"`{x} + {hi} <= {region.stack_hi}` not proven: `{x}` {C._show(iv)}")
             st.num.add_constraint(le(region.stack_lo, x))
             st.num.add_constraint(le(E.var(x) + hi, region.stack_hi))
         iv = st.num.interval(x)
@@ -77,9 +79,9 @@ def _mem_arg(sem, ch: C.Checker, st: State, pc: int, reg: int, size: Interval, w
             else:
                 missing = st.stack.uninit_ranges(lo_b, iv.lo + hi if iv.is_singleton() else hi_b)
                 if missing:
-                    where = ", ".join(f"[{a}, {b})" for a, b in missing[:4])
+                    where = region.rel_ranges(missing)
                     ch.fail(pc, "uninit-stack", f"{what}: stack bytes {where} are not initialised",
-                            f"`{x}` = {iv}; uninitialised stack bytes {where}")
+                            f"`{x}` {C._show(iv)}; uninitialised stack bytes {where}")
                     st.stack.write(lo_b, hi_b)
     if m & T.PACKET:
         x = var(r, "packet_offset")

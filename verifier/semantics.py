@@ -163,8 +163,9 @@ class Semantics:
 
     def region(self, depth: int) -> C.Region:
         top = self.options.stack_top
-        return C.Region(top - self.options.stack_size * (depth + 1), top, self.context,
-                        self.packet_access)
+        size = self.options.stack_size
+        return C.Region(top - size * (depth + 1), top, self.context, self.packet_access,
+                        top - size * depth)
 
     # ---- instructions -------------------------------------------------------------------
     def transfer(self, st: State, pc: int, insn, ch: C.Checker, depth: int = 0) -> None:
