@@ -133,6 +133,12 @@ class _Analysis:
         frame, pc = node
         return f"pc[{pc}]" if not frame else f"pc[{'.'.join(map(str, frame))}:{pc}]"
 
+    @staticmethod
+    def down_counter(node: Hashable) -> str:
+        """A second counter that goes down by one per iteration: `pcd - i` stays constant for a
+        loop whose induction variable `i` counts down, which a zone can express."""
+        return "d" + _Analysis.counter(node)
+
     def bottom(self) -> State:
         return State.bottom(self.domain)
 
@@ -142,6 +148,8 @@ class _Analysis:
         if self.options.termination and node in self.heads:
             x = self.counter(node)
             st.num.assign(x, E.var(x) + 1)
+            y = self.down_counter(node)
+            st.num.assign(y, E.var(y) - 1)
         for pc, insn in block.insns:
             if upto is not None and pc >= upto:
                 break
@@ -170,6 +178,7 @@ class _Analysis:
             self.sem.assume(s, cond)
         if self.options.termination and dst in self.heads and (src, dst) not in self.back_edges:
             s.num.assign(self.counter(dst), 0)  # entering the loop: count its iterations anew
+            s.num.assign(self.down_counter(dst), 0)
         if kind == "call":
             self.sem.enter_call(s, len(src[0]))
         elif kind == "return":
@@ -227,6 +236,7 @@ def analyze(program: Program, options: Options | None = None, *, domain: Any = "
     if options.termination:
         for h in heads:
             initial.num.assign(_Analysis.counter(h), 0)
+            initial.num.assign(_Analysis.down_counter(h), 0)
     errors: list[Error] = []
     warnings: list[Error] = []
     try:
@@ -266,7 +276,8 @@ def analyze(program: Program, options: Options | None = None, *, domain: Any = "
                 continue
             x = _Analysis.counter(h)
             iv = pre_state.num.interval(x) + 1
-            if not iv.hi <= bound:
+            down = pre_state.num.interval(_Analysis.down_counter(h)) - 1
+            if not iv.hi <= bound and not down.lo >= -bound:
                 pc = latch.get(h, h[1])
                 ch.failures.append(C.Failure(
                     pc, "termination", f"loop with head at pc {h[1]} not proven to terminate "
