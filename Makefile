@@ -35,6 +35,7 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) -m "not slow"
+	$(VENV)/bin/bpfcheck verify --termination --expect corpus/manifest.yaml -q --no-progress corpus/build
 
 test-slow: setup
 	$(PY) -m pytest -n $(JOBS) -m slow
