@@ -29,7 +29,7 @@ from typing import Any, Iterable
 from verifier import types as T
 
 M64 = (1 << 64) - 1
-WINDOW = 1 << 20        # a pointer may stray this far from its region and still be recognised
+WINDOW = 1 << 17        # a pointer may stray this far from its region and still be recognised
 SHARED_KINDS = ("map_value", "global", "ringbuf")
 WRITE_ARGS = {"ptr_to_uninit_map_value", "ptr_to_writable_mem", "ptr_to_writable_mem_or_null",
               "ptr_to_long", "ptr_to_int"}
@@ -98,16 +98,17 @@ class Monitor:
         self.options = options or Options()
         self.stats = Stats()
         self.escapes: list[Escape] = []
-        self._states: dict[int, Any] = {}
+        self._all: dict[int, Any] | None = None
         self._projected: dict[tuple, Any] = {}
         self._helpers = None
         self._saved: list[int] = []
 
     # ---- invariants ---------------------------------------------------------------------
     def state(self, pc: int):
-        if pc not in self._states:
-            self._states[pc] = self.report.state_at(pc)
-        return self._states[pc]
+        """The verifier's state just before `pc` (joined over call frames)."""
+        if self._all is None:
+            self._all = block_pc_states(self.report)
+        return self._all.get(pc)
 
     def _protos(self):
         if self._helpers is None:
@@ -184,28 +185,28 @@ class Monitor:
         bit = self._region_type(machine, r) if r is not None else 0
         if bit and bit & mask:
             return bit, self._fields(machine, bit, x, r)
-        if mask & T.NUMBER and (x < 0x10000 or (r is None and not T.is_single(ptrs))):
+        if mask & T.NUMBER and x < 0x10000:
             return T.NUMBER, {"svalue": _signed(x), "uvalue": x}
         if bit and not bit & mask and r.start <= x < r.end:
             return bit, {}                              # inside a region of another type
-        if not T.is_single(ptrs):
-            return None
         # a pointer that strayed out of its region: relate it to the region of its type
-        if ptrs == T.PACKET and ctx is not None and ctx.packet is not None and \
+        if ptrs & T.PACKET and ctx is not None and ctx.packet is not None and \
                 abs(x - ctx.packet.start) < WINDOW:
             return T.PACKET, self._fields(machine, T.PACKET, x, ctx.packet)
-        if ptrs == T.CTX and ctx is not None and ctx.ctx is not None and \
+        if ptrs & T.CTX and ctx is not None and ctx.ctx is not None and \
                 abs(x - ctx.ctx.start) < WINDOW:
             return T.CTX, self._fields(machine, T.CTX, x, ctx.ctx)
-        if ptrs == T.STACK:
+        if ptrs & T.STACK:
             for reg in machine.stack:
                 if reg.start - WINDOW < x < reg.end + WINDOW:
                     return T.STACK, self._fields(machine, T.STACK, x, reg)
-        if ptrs == T.SHARED:
+        if ptrs & T.SHARED:
             near = mem.nearest(x)
             if near is not None and near.kind in SHARED_KINDS and \
-                    abs(x - near.start) < WINDOW:
+                    abs(x - near.start) < WINDOW and (T.is_single(ptrs) or r is None):
                 return T.SHARED, self._fields(machine, T.SHARED, x, near)
+        if mask & T.NUMBER:
+            return T.NUMBER, {"svalue": _signed(x), "uvalue": x}
         return None
 
     def _region_type(self, machine, r) -> int:
@@ -382,6 +383,33 @@ class Monitor:
                 o = top - (machine.stack_tops[i] - addr)
                 return shadow | (((1 << size) - 1) << o)
         return shadow
+
+
+def block_pc_states(report) -> dict[int, Any]:
+    """The state before every reachable pc, replaying each block once (`Report.state_at` replays
+    a block per pc, quadratic on long blocks)."""
+    from verifier.checks import Checker
+    an, graph = report._analysis, report._graph
+    out: dict[int, Any] = {}
+    if an is None:
+        return out
+    for node, pre in report._states.items():
+        if pre.is_bottom():
+            continue
+        block = graph.nodes[node]["block"]
+        st = pre.copy()
+        depth = len(node[0])
+        if an.options.termination and node in an.heads:
+            from domains.linear import LinearExpression as E
+            x = an.counter(node)
+            st.num.assign(x, E.var(x) + 1)
+        ch = Checker(report=False)
+        for pc, insn in block.insns:
+            if st.is_bottom():
+                break
+            out[pc] = st.copy() if pc not in out else out[pc].join(st)
+            an.sem.transfer(st, pc, insn, ch, depth)
+    return out
 
 
 class _Stop(Exception):
