@@ -59,13 +59,19 @@ def programs(draw):
         if draw(st.booleans()):
             lines.append(f"r{r} &= {draw(st.sampled_from([0xFF, 0xFFFF, 0x7]))}")
     body = draw(st.lists(alu_line(), min_size=1, max_size=10))
-    if draw(st.booleans()):
+    for n in range(draw(st.integers(0, 3))):
         r = draw(st.sampled_from(REGS))
-        k = draw(st.integers(0, 300))
-        op = draw(st.sampled_from([">", "<", "s>", "s<", "==", "!=", ">=", "<="]))
+        op = draw(st.sampled_from([">", "<", "s>", "s<", "==", "!=", ">=", "<=", "s>=", "s<=",
+                                   "&"]))
         w = draw(st.sampled_from(["r", "w"]))
+        if draw(st.booleans()):
+            rhs = f"{w}{draw(st.sampled_from(REGS))}"
+        else:
+            rhs = str(draw(st.one_of(st.integers(-300, 300), st.sampled_from([-1, 1 << 31]))))
+            if rhs == str(1 << 31):
+                rhs = "2147483647"
         cut = draw(st.integers(0, len(body)))
-        body = body[:cut] + [f"if {w}{r} {op} {k} goto L"] + body[cut:] + ["L:"]
+        body = body[:cut] + [f"if {w}{r} {op} {rhs} goto L{n}"] + body[cut:] + [f"L{n}:"]
     return "\n".join(lines + body + ["r0 = 0", "exit"]) + "\n"
 
 
@@ -76,7 +82,7 @@ def _contains(state, reg: int, value: int) -> bool:
     return u.contains(value) and s.contains(signed)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_concrete_values_lie_in_the_invariant(text):
     prog = Program(assemble(text), type="xdp")
