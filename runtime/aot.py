@@ -120,11 +120,13 @@ class AotSource:
 
 
 def _u64(v: int) -> str:
-    return f"UINT64_C({v & M64:#x})"
+    v &= M64
+    return str(v) if v < 1 << 16 else f"UINT64_C({v:#x})"   # small ones fit any int type
 
 
 def _u32(v: int) -> str:
-    return f"UINT32_C({v & 0xFFFFFFFF:#x})"
+    v &= 0xFFFFFFFF
+    return str(v) if v < 1 << 16 else f"UINT32_C({v:#x})"
 
 
 def _s64(v: int) -> str:
@@ -244,6 +246,12 @@ class _Translator:
 
     def k_alu(self, pc, insn, spec) -> None:
         d, b, op = f"r{insn.dst}", self._operand(insn, spec), spec.op
+        if op in ("lsh", "rsh", "arsh") and not spec.uses_src_reg:
+            b = str(insn.imm & (spec.width - 1))   # the count is masked: say it once
+        if spec.width == 64 and (op in _BINOP or (op in ("lsh", "rsh")
+                                                  and not spec.uses_src_reg)):
+            self.emit(f"{d} {_BINOP.get(op) or ('<<' if op == 'lsh' else '>>')}= {b};")
+            return
         if spec.width == 64:
             expr = {"lsh": f"{d} << ({b} & 63)", "rsh": f"{d} >> ({b} & 63)",
                     "arsh": f"(uint64_t)((int64_t){d} >> ({b} & 63))",
