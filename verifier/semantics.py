@@ -667,8 +667,8 @@ class Semantics:
         if st.type_of("r6") != T.CTX:
             ch.fail(pc, "invalid-memory", f"ld_abs/ld_ind need the context in r6, not "
                     f"{T.name(st.type_of('r6'))}", f"`r6.type` = {T.name(st.type_of('r6'))}")
-        if not self.packet_access:
-            ch.fail(pc, "invalid-memory", "this program type cannot use ld_abs/ld_ind")
+        if getattr(self.context, "name", "") != "__sk_buff":
+            ch.fail(pc, "invalid-memory", "only socket buffer programs can use ld_abs/ld_ind")
         if spec.kind == "ldind":
             C.check_init(ch, st, pc, insn.src)
             C.check_number(ch, st, pc, insn.src, "pointer-arith", "ld_ind offset")
