@@ -24,8 +24,9 @@ _PACKAGES = ("cfg", "domains", "verifier")
 
 
 def code_fingerprint() -> str:
-    """The bpfcheck version plus the size and mtime of the analysis sources, so that a changed
-    verifier (even at the same version number) never serves old results."""
+    """The bpfcheck version plus a hash of the analysis sources' contents, so that a changed
+    verifier (even at the same version number) never serves old results, while a fresh clone
+    of the same code (new file dates, as in CI) still hits."""
     from verifier.cli import _version
     root = Path(__file__).resolve().parents[2]
     h = hashlib.sha256(_version().encode())
@@ -35,8 +36,10 @@ def code_fingerprint() -> str:
             dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", "cli", "lint"))
             for name in sorted(files):
                 if name.endswith(".py"):
-                    st = os.stat(os.path.join(dirpath, name))
-                    h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+                    path = os.path.join(dirpath, name)
+                    h.update(os.path.relpath(path, root).encode() + b"\0")
+                    with open(path, "rb") as fh:
+                        h.update(fh.read())
     return h.hexdigest()[:16]
 
 

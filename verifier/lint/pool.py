@@ -144,7 +144,9 @@ def run_pool(tasks: list[tuple[int, Any]], opts: Any,
         except ImportError:
             pass
     ctx = multiprocessing.get_context("fork")
-    queue = deque(tasks)
+    # longest first, so that one big program does not start last and hold up the run
+    # (results are reported in input order whatever the order of work)
+    queue = deque(sorted(tasks, key=lambda t: -len(t[1].insns)))
     workers: list[_Worker] = []
     n = max(1, min(opts.workers(), len(tasks)))
     try:
