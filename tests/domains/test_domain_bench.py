@@ -9,7 +9,7 @@ def test_bench_domains_prints_a_table(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:2] == ["zone", "(us/op)"] and "dense 8" in out[0] and "sparse 6" in out[0]
     rows = {line.split()[0] for line in out[2:]}
-    assert {"join", "meet", "widen", "add_constraint", "assign", "forget"} <= rows
+    assert {"join", "meet", "widen", "leq", "add_constraint", "assign", "forget"} <= rows
     assert main(["bench", "domains", "--domain", "interval", "--vars", "6", "--min-time", "0.001"]) == 0
 
 
