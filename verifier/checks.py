@@ -129,6 +129,7 @@ class Region:
     context: object      # verifier.platform.ContextLayout or None
     packet_access: bool
     frame_top: int = 0   # r10 of the current frame (offsets are shown relative to it)
+    readonly_maps: frozenset = frozenset()  # indices of maps the program may not write
 
     def rel(self, offset: int) -> str:
         """A stack offset as the program writes it: `r10-8`."""
@@ -170,6 +171,8 @@ def check_access(ch: Checker, st: State, pc: int, reg: int, off: int, size: int,
         _packet_access(ch, st, pc, r, off, size, write, region, atomic)
     if m & T.SHARED:
         _shared_access(ch, st, pc, r, off, size)
+        if write and region.readonly_maps:
+            _readonly(ch, st, pc, r, region)
     if m & T.CTX:
         if not _ctx_access(ch, st, pc, r, off, size, write, region, atomic) and m == T.CTX:
             pass
@@ -215,6 +218,13 @@ def _packet_access(ch: Checker, st: State, pc: int, r: str, off: int, size: int,
     _prove(ch, st, pc, "packet-bounds", f"packet {'write' if write else 'read'} of {size} bytes "
            f"past the end of the packet", le(e + size, PACKET_SIZE),
            f"{plus(x, off + size)} <= {PACKET_SIZE}")
+
+
+def _readonly(ch: Checker, st: State, pc: int, r: str, region: Region) -> None:
+    iv = st.interval(r, "map_fd")  # unknown (e.g. ringbuf memory): not a map of the program
+    if iv.is_finite() and any(iv.lo <= i <= iv.hi for i in region.readonly_maps):
+        ch.fail(pc, "invalid-memory", f"write through {r} into a read-only map (.rodata or "
+                f"BPF_F_RDONLY_PROG)", f"`{r}.map_fd` {_show(iv)}")
 
 
 def _shared_access(ch: Checker, st: State, pc: int, r: str, off: int, size: int) -> None:

@@ -210,7 +210,10 @@ def call_helper(sem, st: State, pc: int, proto, ch: C.Checker, depth: int) -> No
                 st.havoc("r0", T.NUMBER)
         else:
             size = min(mp.value_size for mp in maps)
+            idx = [i for i, m in enumerate(sem.maps) if any(m is mp for mp in maps)]
             _pointer_or_null(st, size, ret.endswith("null"), pc)
+            if idx:
+                st.num.set_interval("r0.map_fd", Interval(min(idx), max(idx)))
     elif ret == "mem_or_null":
         _pointer_or_null(st, ret_size.lo if ret_size.is_singleton() else 0, True, pc)
     else:

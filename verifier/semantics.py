@@ -122,6 +122,7 @@ class Semantics:
             if m.inner is not None:
                 self.inner[i] = len(self.maps)
                 self.maps.append(m.inner)
+        self.readonly = frozenset(i for i, m in enumerate(self.maps) if getattr(m, "readonly", False))
         context = getattr(ptype, "context", None)
         self.context = context
         self.packet_access = bool(getattr(ptype, "packet_access", False))
@@ -165,7 +166,7 @@ class Semantics:
         top = self.options.stack_top
         size = self.options.stack_size
         return C.Region(top - size * (depth + 1), top, self.context, self.packet_access,
-                        top - size * depth)
+                        top - size * depth, self.readonly)
 
     # ---- instructions -------------------------------------------------------------------
     def transfer(self, st: State, pc: int, insn, ch: C.Checker, depth: int = 0) -> None:
@@ -253,7 +254,7 @@ class Semantics:
             if srcr is None and imm == 32 and op in ("lsh", "rsh", "arsh"):
                 if self._shift32(st, dst, op, a_s, a_u, rs, ru):
                     return
-            set_number(st, dst, rs, ru)
+            self._machine_result(st, dst, op, 64, srcr, imm, rs, ru)
             return
         # 32-bit: operate on the low halves, zero-extend the result
         a_u, a_s = _low32(st, dst)
@@ -277,7 +278,24 @@ class Semantics:
         ru = M.alu(op, a_u, b_u, 32, False)
         rs = M.alu(op, a_s, b_s, 32, True)
         r = ru.meet(M.to_unsigned(rs, 32))
-        set_number(st, dst, r, r)
+        self._machine_result(st, dst, op, 32, srcr, imm, r, r)
+
+    def _machine_result(self, st: State, dst: str, op: str, width: int, srcr: str | None,
+                        imm: int, rs: Interval, ru: Interval) -> None:
+        """set_number; a domain that models machine operations itself (an optional method
+        `machine_assign(var, op, a, b, width)`, e.g. known bits) refines the result too."""
+        hook = getattr(st.num, "machine_assign", None)
+        if hook is None:
+            set_number(st, dst, rs, ru)
+            return
+        tmp = f"{dst}.machine"
+        b = var(srcr, "uvalue") if srcr is not None else imm & MASK64
+        hook(tmp, op, var(dst, "uvalue"), b, width)
+        set_number(st, dst, rs, ru)
+        if not st.is_bottom():
+            st.num.add_constraint(eq(var(dst, "uvalue"), tmp))
+            st.num.forget([tmp])
+            sync(st, dst)
 
     def _shift32(self, st: State, dst: str, op: str, a_s: Interval, a_u: Interval,
                  rs: Interval, ru: Interval) -> bool:
@@ -653,6 +671,7 @@ class Semantics:
                 st.num.assign(var(dst, "map_fd"), idx)
                 return
             st.havoc(dst, T.SHARED)
+            st.num.assign(var(dst, "map_fd"), idx)
             st.num.assign(var(dst, "shared_offset"), insn.next_imm)
             st.num.assign(var(dst, "shared_region_size"), mp.value_size)
             return

@@ -34,7 +34,7 @@ FIELDS_OF: dict[int, tuple[str, ...]] = {
     CTX: ("ctx_offset",),
     STACK: ("stack_offset", "stack_numeric_size"),
     PACKET: ("packet_offset",),
-    SHARED: ("shared_offset", "shared_region_size"),
+    SHARED: ("shared_offset", "shared_region_size", "map_fd"),  # map_fd: which map, if known
     MAP_FD: ("map_fd",),
     MAP_FD_PROGRAMS: ("map_fd",),
     FUNC: ("svalue",),

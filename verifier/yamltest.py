@@ -6,7 +6,7 @@ and `goto <name>` jumps to the block labelled `<name>`. `pre` is the entry state
 named are uninitialised). A case passes when the verifier's errors are at exactly the pcs of
 `messages` (`"3: ..."`; none when absent) and every `post` constraint is entailed by the
 invariant at the program's exit. Our extensions: `program-type` (default xdp) and `maps` (a
-list of `{type, key_size, value_size, max_entries}`; by default `DEFAULT_MAPS`).
+list of `{type, key_size, value_size, max_entries, flags, kind}`; by default `DEFAULT_MAPS`).
 """
 from __future__ import annotations
 
@@ -155,7 +155,8 @@ def _maps(spec) -> tuple[MapDef, ...]:
     for i, m in enumerate(spec):
         t = m.get("type", "array")
         out.append(MapDef(m.get("name", f"map{i}"), MAP_TYPE_IDS.get(t, 2), int(m.get("key_size", 4)),
-                          int(m.get("value_size", 8)), int(m.get("max_entries", 1))))
+                          int(m.get("value_size", 8)), int(m.get("max_entries", 1)),
+                          int(m.get("flags", 0)), kind=str(m.get("kind", "user"))))
     return tuple(out)
 
 
