@@ -350,7 +350,14 @@ def _progress_bar(total: int):
     except ImportError:
         return None
     tqdm.monitor_interval = 0
-    return tqdm(total=total, unit="prog", file=sys.stderr, leave=False, dynamic_ncols=True)
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except OSError:
+        size = os.terminal_size((0, 0))
+    known = size.columns > 0 and size.lines > 0
+    # a terminal of unknown size (0 x 0) would get no bar at all
+    return tqdm(total=total, unit="prog", file=sys.stderr, leave=False, dynamic_ncols=known,
+                ncols=None if known else 80, nrows=None if known else 24)
 
 
 def iter_errors(results: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
