@@ -25,7 +25,7 @@ Conventions
 """
 from __future__ import annotations
 
-from domains.bounds import NEG_INF, POS_INF, Interval
+from domains.bounds import Interval
 
 __all__ = [
     "ALU_OPS", "BRANCH_OPS", "alu", "refine", "bswap", "to_be", "to_le", "sign_extend",

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _domain_strategies import VARS, apply_step, build, members, programs
+from _domain_strategies import VARS, build, programs
 from domains.bounds import Interval
 from domains.interval import IntervalDomain
 from domains.linear import LinearExpression as E
