@@ -302,6 +302,9 @@ def prove(ops: Sequence[str], width: int, samples: int, seed: int = 0,
     checker = Z3Checker(width, timeout_ms)
     results = []
     for op in ops:
+        if op in TNUM_OPS:
+            results.append(prove_tnum(op, width, samples, seed, timeout_ms, limit))
+            continue
         res = OpResult(op, counterexamples=[])
         if op in UNARY_OPS and not unary_ok(op, width):
             results.append(res)
@@ -342,6 +345,9 @@ def exhaustive(ops: Sequence[str], width: int = 4) -> list[OpResult]:
     """Every interval pair of both views at `width` bits, every concrete member: no escape."""
     results = []
     for op in ops:
+        if op in TNUM_OPS:
+            results.append(exhaustive_tnum(op, width))
+            continue
         res = OpResult(op, counterexamples=[])
         if op in UNARY_OPS and not unary_ok(op, width):
             results.append(res)
@@ -422,3 +428,110 @@ def _exhaustive_branch(op, width, signed, vals, ivs, res) -> None:
                     name = f"{op}/{'taken' if taken else 'not taken'}"
                     res.counterexamples.append(Counterexample(name, width, signed, a, b, f"({ra}, {rb})",
                                                               pair[0], pair[1], "a feasible pair outside"))
+
+
+# ---- tnums (domains.tnum): the known-bits transfer functions on machine integers
+TNUM_OPS = tuple(f"tnum-{o}" for o in ("add", "sub", "mul", "and", "or", "xor", "lsh", "rsh",
+                                       "arsh", "neg"))
+ALL_OPS = ALL_OPS + TNUM_OPS
+
+
+def tnum_inputs(width: int, n: int, rng: random.Random) -> list[tuple[int, int]]:
+    """Corner tnums (constants at the extremes, all unknown, unknown low / high halves, one
+    unknown bit) then `n` random ones of varied density."""
+    full = (1 << width) - 1
+    half = width // 2
+    out = [(0, full), (0, 0), (1, 0), (full, 0), (1 << (width - 1), 0), (0, 0xF0 & full),
+           (0, (1 << half) - 1), (full & ~((1 << half) - 1), (1 << half) - 1),
+           ((1 << half) - 1, full & ~((1 << half) - 1)), (0, 1 << (width - 1)), (1, 1 << (width - 1))]
+    for _ in range(n):
+        density = rng.random()
+        m = sum(1 << i for i in range(width) if rng.random() < density)
+        out.append((rng.getrandbits(width) & ~m, m))
+    return out
+
+
+def _tnum_case(op: str, width: int, a, b):
+    """(base op, second operand tnum or None, abstract result) of one case."""
+    from domains import tnum as TN
+    base = op[5:]
+    if base == "neg":
+        return base, None, TN.alu(base, a, None, width)
+    return base, b, TN.alu(base, a, b, width)
+
+
+def prove_tnum(op: str, width: int, samples: int, seed: int = 0, timeout_ms: int = 10000,
+               limit: int | None = None) -> OpResult:
+    """z3 (bit-vectors of `width`): for sampled tnums a, b, no x in a, y in b has `x op y`
+    outside `alu(op, a, b)`. Shift amounts are constants (the only shifts tnums model)."""
+    import z3
+
+    from domains import tnum as TN
+    rng = random.Random(f"{seed}:{op}:{width}")
+    res = OpResult(op, counterexamples=[])
+    ins = tnum_inputs(width, samples, rng)
+    if limit is not None and len(ins) > limit:
+        ins = ins[:1] + rng.sample(ins[1:], limit - 1)
+    solver = z3.Solver()
+    solver.set("timeout", timeout_ms)
+    x, y = z3.BitVec("x", width), z3.BitVec("y", width)
+    full = (1 << width) - 1
+    shift = op[5:] in ("lsh", "rsh", "arsh")
+    for a in ins:
+        b = (rng.randrange(width), 0) if shift else rng.choice(ins)
+        base, b, out = _tnum_case(op, width, a, b)
+        res.cases += 1
+        if out[1] == full:
+            res.skipped_trivial += 1
+            continue
+        r = _z3_semantics(base, x, y, width)
+        cs = [x & z3.BitVecVal(~a[1] & full, width) == a[0],
+              r & z3.BitVecVal(~out[1] & full, width) != out[0]]
+        if b is not None:
+            cs.append(y & z3.BitVecVal(~b[1] & full, width) == b[0])
+        solver.push()
+        solver.add(*cs)
+        status = solver.check()
+        if status == z3.sat:
+            mdl = solver.model()
+            cx, cy, got = (mdl.eval(v, model_completion=True).as_long() for v in (x, y, r))
+            res.counterexamples.append(Counterexample(
+                op, width, False, TN.fmt(a), TN.fmt(b) if b is not None else None,  # type: ignore[arg-type]
+                TN.fmt(out), cx, cy if b is not None else None, hex(got)))
+        elif status != z3.unsat:
+            res.unknown += 1
+        solver.pop()
+    return res
+
+
+def exhaustive_tnum(op: str, width: int = 4) -> OpResult:
+    """Every pair of `width`-bit tnums (3^width each) and every pair of members."""
+    from itertools import product
+
+    from domains import machine as MM
+    from domains import tnum as TN
+    res = OpResult(op, counterexamples=[])
+    full = (1 << width) - 1
+    tnums = []
+    for digits in product((0, 1, 2), repeat=width):
+        v = sum(1 << i for i, d in enumerate(digits) if d == 1)
+        m = sum(1 << i for i, d in enumerate(digits) if d == 2)
+        tnums.append((v, m))
+    members = {t: [x for x in range(full + 1) if (x & ~t[1]) == t[0]] for t in tnums}
+    base = op[5:]
+    seconds = [(k, 0) for k in range(width)] if base in ("lsh", "rsh", "arsh") else \
+        ([None] if base == "neg" else tnums)
+    for a in tnums:
+        for b in seconds:
+            _, b, out = _tnum_case(op, width, a, b)
+            res.cases += 1
+            for x in members[a]:
+                bad = next((y for y in (members[b] if b is not None else [0])
+                            if not TN.contains(out, MM.concrete_alu(base, x, y, width, False))), None)
+                if bad is not None:
+                    got = MM.concrete_alu(base, x, bad, width, False)
+                    res.counterexamples.append(Counterexample(
+                        op, width, False, TN.fmt(a), TN.fmt(b) if b else None,  # type: ignore[arg-type]
+                        TN.fmt(out), x, bad if b else None, hex(got)))
+                    break
+    return res

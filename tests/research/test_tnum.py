@@ -129,3 +129,22 @@ def test_only_tnum_proves_masking_code():
     for d in ("interval", "zone"):
         rep = analyze(prog, domain=d)
         assert [e.kind for e in rep.errors] == ["stack-bounds"]
+
+
+def test_prove_domains_covers_tnums():
+    from domains import proofs
+    for op in proofs.TNUM_OPS:
+        (res,) = proofs.prove([op], 32, samples=6, seed=3, timeout_ms=5000)
+        assert res.cases > 0 and not res.counterexamples and not res.unknown
+        (ex,) = proofs.exhaustive([op], 4)
+        assert ex.cases >= 81 and not ex.counterexamples
+
+
+def test_prove_domains_finds_a_wrong_tnum(monkeypatch):
+    from domains import proofs
+    wrong = lambda a, b: TN._norm(a[0] | b[0], a[1] & b[1]) if a and b else None  # noqa: E731
+    monkeypatch.setattr(TN, "add", wrong)
+    (res,) = proofs.prove(["tnum-add"], 32, samples=10, seed=1)
+    assert res.counterexamples and "tnum-add" in str(res.counterexamples[0])
+    (ex,) = proofs.exhaustive(["tnum-add"], 4)
+    assert ex.counterexamples
