@@ -140,3 +140,12 @@ def test_problem_str():
 
 def test_corpus_flags_are_what_the_manifest_needs():
     assert "--termination" in CORPUS_FLAGS
+
+
+def test_a_program_that_cannot_be_analysed_is_one_line_and_the_rest_goes_on(workdir):
+    r = bpfcheck("verify", workdir / "build", "--no-cache", "--type", "no_such_type",
+                 "--format", "json")
+    assert r.rc == 2
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 3 and all("unknown program type" in x for x in lines)
+    assert all(x.startswith("bpfcheck: error: ") for x in lines)
