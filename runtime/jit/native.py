@@ -82,6 +82,7 @@ class NativeMachine(Machine):
         self._ld_cb = TAIL_SIGNATURE(self._ld_packet_cb)
         self._callx_cb = HELPER_SIGNATURE(self._callx_helper_cb)
         self._low: _LowBuffer | None = None
+        self._snapshot: tuple | None = None
         self.native = self._native_for(program)
 
     @staticmethod
@@ -219,21 +220,44 @@ class NativeMachine(Machine):
             PACK[width](inst.ctx.buf, base + off, get() & ((1 << (8 * width)) - 1))
 
     # --- running -------------------------------------------------------------------------
+    def _regions(self) -> list[Region]:
+        inst = self.ctx
+        return [r for r in {id(r): r for r in (inst.ctx, inst.packet, inst.meta, inst.mem)
+                            if r is not None}.values()]
+
+    def _install(self, context: ctxmod.Context) -> None:
+        """Place the context in memory. Running again on an equal context only restores the
+        bytes and bounds saved after the first installation: the per-call cost stays small."""
+        memory = self.memory
+        if self.ctx is not None and self._snapshot is not None and self._snapshot[0] == context:
+            for region, start, end, buf_start, data in self._snapshot[1]:
+                ctypes.memmove(buf_start, data, len(data))
+                if (region.start, region.end) != (start, end):
+                    memory.move(region, start, end)
+            self._sync_ctx()
+            if memory.epoch != self._epoch:
+                self.invalidate()
+            return
+        if self.ctx is not None:
+            for r in self._regions():
+                memory.remove(r)
+        self.ctx = ctxmod.install(context, memory)
+        self._lower_packet(self.ctx)
+        self._sync_ctx()
+        self.invalidate()
+        saved = []
+        for r in self._regions():
+            size = ctypes.sizeof(r.buf)
+            saved.append((r, r.start, r.end, r.base, ctypes.string_at(r.base, size)))
+        self._snapshot = (context, saved)
+
     def run(self, context: ctxmod.Context | None = None, budget: int = 10_000_000,
             trace=None) -> Result:
         """Run natively once. `budget` is not enforced (native code is not counted: run only
         programs proven to terminate); `trace` is not supported."""
         if trace is not None:
             raise BpfcheckError("the native JIT cannot trace instructions; use the interpreter")
-        memory = self.memory
-        if self.ctx is not None:
-            for r in {id(r): r for r in (self.ctx.ctx, self.ctx.packet, self.ctx.meta,
-                                         self.ctx.mem) if r is not None}.values():
-                memory.remove(r)
-        self.ctx = ctxmod.install(context or ctxmod.Context("none"), memory)
-        self._lower_packet(self.ctx)
-        self._sync_ctx()
-        self.invalidate()
+        self._install(context or ctxmod.Context("none"))
         ctypes.memset(self._jit_stack.start, 0, self._jit_stack.end - self._jit_stack.start)
         self.trace_output = []
         self.tail_calls = 0
