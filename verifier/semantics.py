@@ -599,7 +599,7 @@ class Semantics:
         if st.is_bottom() or not m:
             return
         if src is not None:
-            C.check_stored_value(ch, st, pc, src, m, size)
+            C.check_stored_value(ch, st, pc, src, m, size, self.options.privileged)
         if not m & T.STACK:
             return
         iv = st.interval(base, "stack_offset")
@@ -637,7 +637,8 @@ class Semantics:
         m = C.check_access(ch, st, pc, insn.dst, off, size, False, self.region(depth), atomic=True)
         if st.is_bottom() or not m:
             return
-        C.check_stored_value(ch, st, pc, insn.src, m & ~T.STACK | T.SHARED, size)
+        C.check_stored_value(ch, st, pc, insn.src, m & ~T.STACK | T.SHARED, size,
+                             self.options.privileged)
         if st.type_of(f"r{insn.src}") != T.NUMBER:
             st.havoc(f"r{insn.src}", T.NUMBER)
         if m & T.STACK:
@@ -782,7 +783,7 @@ class Semantics:
         if pc in self.options.unchecked_exits:
             return
         if depth == 0:
-            C.check_exit(ch, st, pc, self.return_range)
+            C.check_exit(ch, st, pc, self.return_range, self.options.privileged)
         else:
             C.check_init(ch, st, pc, 0, "the function's return value")
 
