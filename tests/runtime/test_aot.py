@@ -158,12 +158,25 @@ def _corpus_runs(engine, path: str, index: int) -> list[tuple]:
     return out
 
 
+def _engines():
+    from runtime.jit.native import NativeMachine, available
+    from runtime.jit.python import PyJitMachine
+
+    out = [pytest.param(aot.AotMachine, id="aot"), pytest.param(PyJitMachine, id="pyjit")]
+    if available()[0]:
+        out.append(pytest.param(NativeMachine, id="jit"))
+    return out
+
+
+@pytest.mark.parametrize("engine", _engines())
 @pytest.mark.parametrize("path,index", _corpus())
-def test_corpus_program_matches_the_interpreter(path, index):
+def test_corpus_program_matches_the_interpreter(engine, path, index):
+    """Every engine gives the interpreter's r0, packet, maps and trace output on each sample
+    packet (maps persist across the runs of one machine, so their history is compared too)."""
     expected = _corpus_runs(vm.Machine, path, index)
     if any(error for _, error, *_ in expected):
         pytest.skip("the interpreter traps on one of the sample packets")
-    assert _corpus_runs(aot.AotMachine, path, index) == expected
+    assert _corpus_runs(engine, path, index) == expected
 
 
 # --- the translation ----------------------------------------------------------------------
