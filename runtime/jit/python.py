@@ -99,6 +99,17 @@ class _Codegen:
             else:
                 self.emit(d, f"{dst} = int.from_bytes(({dst} & {(1 << (8 * n)) - 1})"
                              f".to_bytes({n}, 'little'), 'big')")
+        elif kind in ("ldx", "ldxsx") and self._frame_slot(insn.src, insn.off, spec.size) is not None:
+            v = f"s{spec.size}[{self._frame_slot(insn.src, insn.off, spec.size)}]"
+            if kind == "ldxsx":
+                sign = 1 << (8 * spec.size - 1)
+                v = f"(({v} ^ {sign}) - {sign}) & M64"
+            self.emit(d, f"{dst} = {v}")
+        elif kind in ("st", "stx") and self._frame_slot(insn.dst, insn.off, spec.size) is not None:
+            size = spec.size
+            value = (str(insn.imm & ((1 << (8 * size)) - 1)) if kind == "st"
+                     else f"({src} & {(1 << (8 * size)) - 1})")
+            self.emit(d, f"s{size}[{self._frame_slot(insn.dst, insn.off, size)}] = {value}")
         elif kind in ("ldx", "ldxsx"):
             size = spec.size
             c = self.const([(1, 0, None, 0)])
@@ -139,6 +150,7 @@ class _Codegen:
         elif kind == "exit":
             self.emit(d, "if not frames: return r0, steps")
             self.emit(d, "pc, r6, r7, r8, r9, r10 = frames.pop()")
+            self.emit(d, "s1, s2, s4, s8 = sviews[len(frames)]")
             self.emit(d, "continue")
             return True
         elif kind == "call":
@@ -149,6 +161,14 @@ class _Codegen:
         else:  # pragma: no cover - every kind of SPECS is handled above
             raise BpfcheckError(f"pyjit: no translation for {kind}")
         return False
+
+    def _frame_slot(self, base: int, off: int, size: int) -> int | None:
+        """The index into the current frame's typed view of `[r10 + off]`, when the access lies
+        inside the frame and is aligned (then no bounds check is needed); None otherwise."""
+        if base != 10 or not -STACK_SIZE <= off <= -size:
+            return None
+        byte = self.m._frame_top_index + off
+        return byte // size if byte % size == 0 else None
 
     def jcond(self, d, pc, insn, spec, nxt) -> None:
         w = spec.width
@@ -172,6 +192,7 @@ class _Codegen:
                          f"raise VmError('call depth exceeds {MAX_FRAMES} frames', {pc})")
             self.emit(d, f"frames.append(({nxt}, r6, r7, r8, r9, r10))")
             self.emit(d, "r10 = tops[len(frames)]")
+            self.emit(d, "s1, s2, s4, s8 = sviews[len(frames)]")
             self.emit(d, f"pc = {target}")
             self.emit(d, "continue")
             return True
@@ -200,6 +221,7 @@ class _Codegen:
         self.emit(d, f"except VmError as e: e.pc = {pc} if e.pc is None else e.pc; raise")
         self.emit(d, "r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10 = regs")
         self.emit(d, "frames[:] = [f[:6] for f in m.frames]")
+        self.emit(d, "s1, s2, s4, s8 = sviews[len(frames)]")
         self.emit(d, "continue")
 
     # -- the function -----------------------------------------------------------------------
@@ -231,6 +253,8 @@ class _Codegen:
                 "    regs, tops, memory = m.regs, m.stack_tops, m.memory",
                 "    slow_load, slow_store = m.slow_load, m.slow_store",
                 "    frames = []",
+                "    sviews = m._frame_views",
+                "    s1, s2, s4, s8 = sviews[0]",
                 "    r0 = r3 = r4 = r5 = r6 = r7 = r8 = r9 = 0",
                 "    pc = 0",
                 "    while True:"]
@@ -238,6 +262,8 @@ class _Codegen:
         self._tree(body, blocks, 2)
         body.append(f"        raise VmError(f'jump to {{pc}}, which is not an instruction', pc)")
         source = "\n".join(head + body) + "\n"
+        # masks as literals: a constant load is cheaper than a global lookup
+        source = re.sub(r"\bM64\b", "0xFFFFFFFFFFFFFFFF", re.sub(r"\bM32\b", "0xFFFFFFFF", source))
         self.source = source
         exec(compile(source, f"<pyjit {self.p.name}>", "exec"), self.env)  # noqa: S102
         return self.env["program"]
@@ -300,6 +326,10 @@ class PyJitMachine(Machine):
                  helpers: dict[int, Callable] | None = None, checked: bool = True,
                  seed: int = 0) -> None:
         super().__init__(program, maps, helpers, checked, seed)
+        tops = {r.end - r.base for r in self.stack}
+        assert len(tops) == 1, "every frame is laid out alike"
+        self._frame_top_index = tops.pop()
+        self._frame_views = [tuple(r.views[n] for n in (1, 2, 4, 8)) for r in self.stack]
         self._functions: dict[int, Callable] = {}
         self.function = self._function_for(program)
 
