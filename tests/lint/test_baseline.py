@@ -42,6 +42,10 @@ def test_new_failure_and_fixed(workdir, tmp_path):
     r = bpfcheck("verify", "build", "--no-cache", "--baseline", old, "--new-only",
                  "--format", "json", cwd=workdir)
     assert r.rc == 1
+    import jsonschema
+    from lint_helpers import ROOT
+    schema = json.loads((ROOT / "docs" / "schema" / "results.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(r.json())
     base = r.json()["baseline"]
     status = {p["function"]: p["status"] for p in base["programs"]}
     assert status == {"bad_map_null_deref": "still-failing",
