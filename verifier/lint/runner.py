@@ -438,6 +438,9 @@ def verify_command(args: Any) -> int:
         verbose=args.verbose, jobs=int(get("jobs", 0)),
         timeout=float(get("timeout", DEFAULT_TIMEOUT)), memory=int(get("memory", DEFAULT_MEMORY)),
         cache=not args.no_cache, cache_dir=args.cache_dir, progress=progress)
+    for name, value in (("jobs", opts.jobs), ("timeout", opts.timeout), ("memory", opts.memory)):
+        if value < 0:
+            raise BpfcheckError(f"--{name} must be 0 or more, not {value:g}")
     if opts.domain not in ("zone", "interval"):
         from domains.registry import get_domain
         try:
