@@ -184,6 +184,11 @@ def call_helper(sem, st: State, pc: int, proto, ch: C.Checker, depth: int) -> No
             if st.type_of(r) != T.FUNC:
                 ch.fail(pc, "helper-arg", f"{what}: r{reg} is {T.name(st.type_of(r))}, expected "
                         f"a function", f"`{r}.type` = {T.name(st.type_of(r))}")
+            else:
+                # the helper runs the callback, which the inlined CFG does not contain: rather
+                # than accept code that was never analysed, reject (sound, and said plainly)
+                ch.fail(pc, "invalid-call", f"{what}: callback functions (bpf_loop, timers, "
+                        f"for_each_map_elem) are not analysed by bpfcheck")
         else:
             C.check_init(ch, st, pc, reg, what)
     if st.is_bottom():

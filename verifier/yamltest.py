@@ -183,6 +183,8 @@ def run_case(doc: dict, file: str = "", domain: Any = "zone") -> CaseResult:
         posts = [parse(str(c)) for c in doc.get("post") or ()]
     except (AsmError, ConstraintError, YamlTestError) as exc:
         return CaseResult(file, name, False, f"bad test: {exc}")
+    except BpfcheckError as exc:  # e.g. malformed control flow: the case fails, others run
+        return CaseResult(file, name, False, f"program rejected before analysis: {exc}")
     errors = [{"pc": e.pc, "message": f"{e.kind}: {e.message}"} for e in report.errors]
     final = report.exit_state
     post_text = final.constraints() if final is not None else ["_|_"]

@@ -131,3 +131,13 @@ def test_yaml_bad_file_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("test-case: [unclosed\n")
     assert main(["yaml", str(bad)]) == 2
+
+
+def test_yaml_case_with_bad_control_flow_fails_alone(tmp_path, capsys):
+    case = tmp_path / "t.yaml"
+    case.write_text("---\ntest-case: jumps out\ncode:\n  <start>: |\n    r0 = 0\n"
+                    "    goto +7\n    exit\n---\ntest-case: fine\ncode:\n"
+                    "  <start>: |\n    r0 = 0\n    exit\n")
+    assert main(["yaml", str(case), "--format", "json"]) == 1
+    cases = json.loads(capsys.readouterr().out)["cases"]
+    assert [c["passed"] for c in cases] == [False, True]
