@@ -37,7 +37,9 @@ class Error:
 
     @property
     def code(self) -> str:
-        return ERROR_KINDS[self.kind].code
+        """The registry code (`BPF001`), '' for a warning kind outside the registry."""
+        k = ERROR_KINDS.get(self.kind)
+        return k.code if k is not None else ""
 
     def __str__(self) -> str:
         where = f" ({self.source})" if self.source else ""

@@ -29,6 +29,7 @@ MAX_PACKET = 65535
 META_MIN = -4098
 ALU_OP = {"div": "udiv", "mod": "umod"}
 HELPER_TAIL_CALL = 12
+WRITES_DST = {"alu", "neg", "mov", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw"}
 
 
 def s64(x: int) -> int:
@@ -174,6 +175,10 @@ class Semantics:
         if st.is_bottom():
             return
         spec = insn.spec
+        if insn.dst == 10 and spec.kind in WRITES_DST or spec.kind == "atomic" and \
+                insn.src == 10 and (spec.op.startswith("fetch") or spec.op == "xchg"):
+            ch.fail(pc, "invalid-memory", "r10, the frame pointer, is read-only")
+            return  # assumed not to happen: r10 keeps its value
         self.dispatch[spec.kind](st, pc, insn, spec, ch, depth)
 
     def _nop(self, st, pc, insn, spec, ch, depth) -> None:
