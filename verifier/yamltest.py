@@ -74,6 +74,7 @@ _NEGATED = {"==": "!=", "!=": "==", ">": "<=", ">=": "<", "<": ">=", "<=": ">",
             "s>": "s<=", "s>=": "s<", "s<": "s>=", "s<=": "s>"}
 _ASSUME = re.compile(r"^(\s*)assume\s+([rw]\d+)\s*(s?[<>]=?|==|!=)\s*(\S+?)\s*;?\s*$")
 DEAD_LABEL = "L___assume_failed"
+_MOVSX = re.compile(r"\b([rw]\d+)\s*s(8|16|32)=\s*([rw]\d+)")
 
 
 def lower_assumes(text: str) -> tuple[str, bool]:
@@ -81,6 +82,7 @@ def lower_assumes(text: str) -> tuple[str, bool]:
     condition to a dead end whose state is left out of the exit invariant."""
     out, used = [], False
     for line in text.splitlines():
+        line = _MOVSX.sub(r"\1 = (s\2)\3", line)  # PREVAIL's `r0 s8= r3`
         m = _ASSUME.match(line.split(";")[0] if "assume" in line else line)
         if m:
             ind, a, op, b = m.groups()
