@@ -530,7 +530,7 @@ def run_command(program, w: Witness, stem: str) -> str:
     parts = ["bpfcheck", "run", program.file or "FILE.o"]
     if program.section:
         parts += ["--section", program.section]
-    if len([1 for _ in [0]]) and program.name:
+    if program.name:
         parts += ["--function", program.name]
     if w.packet is not None:
         parts += ["--packet", stem + ".packet"]
