@@ -5,7 +5,8 @@
 and `goto <name>` jumps to the block labelled `<name>`. `pre` is the entry state (registers not
 named are uninitialised). A case passes when the verifier's errors are at exactly the pcs of
 `messages` (`"3: ..."`; none when absent) and every `post` constraint is entailed by the
-invariant at the program's exit. Our extensions: `program-type` (default xdp) and `maps` (a
+invariant at the program's exit. Our extensions: `program-type` (default xdp, or
+socket_filter when the code uses `skb[...]` legacy packet loads) and `maps` (a
 list of `{type, key_size, value_size, max_entries, flags, kind}`; by default `DEFAULT_MAPS`).
 """
 from __future__ import annotations
@@ -179,7 +180,8 @@ def run_case(doc: dict, file: str = "", domain: Any = "zone") -> CaseResult:
             if m:
                 from dataclasses import replace
                 options = replace(options, stack_top=int(m.group(1)))
-        prog = Program(insns, name=name, type=str(doc.get("program-type", "xdp")),
+        default_type = "socket_filter" if "skb[" in text else "xdp"  # ld_abs needs an skb
+        prog = Program(insns, name=name, type=str(doc.get("program-type", default_type)),
                        maps=_maps(doc.get("maps")), file=file)
         report = analyze(prog, options, domain=domain, pre=pre)
         posts = [parse(str(c)) for c in doc.get("post") or ()]
