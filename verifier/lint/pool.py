@@ -2,8 +2,8 @@
 (RLIMIT_AS on the worker) while the parent enforces the time budget by killing a worker that
 overruns and starting a fresh one; the run always goes on.
 
-Workers are forked after the verifier's modules are imported, so they start in milliseconds and
-share those pages with the parent.
+Workers are forked early and import the verifier while the parent is still reading the objects;
+each says when it is ready, and a program's time budget starts when a ready worker receives it.
 """
 from __future__ import annotations
 
@@ -50,6 +50,13 @@ def _worker_main(conn: Any, opts: Any) -> None:
 def _serve(conn: Any, opts: Any) -> None:
     """Receive (index, program), answer (index, kind, payload) until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import importlib
+    for name in _HEAVY:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    from verifier.lint.runner import analyze_entry
     if opts.memory:
         try:
             import resource
@@ -57,7 +64,7 @@ def _serve(conn: Any, opts: Any) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         except (ImportError, ValueError, OSError):
             pass
-    from verifier.lint.runner import analyze_entry
+    conn.send((None, "ready", None))   # the time budget starts with the first task
     while True:
         try:
             msg = conn.recv()
@@ -93,6 +100,7 @@ class _Worker:
         self.conn = parent
         self.task: tuple[int, Any] | None = None
         self.started = 0.0
+        self.ready = False
 
     def send(self, task: tuple[int, Any]) -> None:
         self.task = task
@@ -129,61 +137,87 @@ def _died(w: _Worker, workers: list[_Worker], opts: Any, done: Callable, kind: s
                            f"the worker process died (exit code {code})"))
 
 
-def run_pool(tasks: list[tuple[int, Any]], opts: Any,
-             done: Callable[[int, Any], None]) -> None:
-    """Verify `tasks` ((slot index, Program)) on `opts.workers()` processes; `done(index,
-    result-or-Problem)` is called in the parent as each finishes."""
-    import importlib
+class Pool:
+    """Worker processes, started early (`start`) so that they import the verifier while the
+    parent is still reading objects; `run` verifies tasks on them."""
 
-    from verifier.lint.runner import Problem, budget_entry
-    from multiprocessing.connection import wait
+    def __init__(self, opts: Any) -> None:
+        self.opts = opts
+        self.ctx = multiprocessing.get_context("fork")
+        self.workers: list[_Worker] = []
+        self.failed_starts = 0
 
-    for name in _HEAVY:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    ctx = multiprocessing.get_context("fork")
-    # longest first, so that one big program does not start last and hold up the run
-    # (results are reported in input order whatever the order of work)
-    queue = deque(sorted(tasks, key=lambda t: -len(t[1].insns)))
-    workers: list[_Worker] = []
-    n = max(1, min(opts.workers(), len(tasks)))
-    try:
+    def start(self, n: int) -> None:
+        while len(self.workers) < n:
+            self.workers.append(_Worker(self.ctx, self.opts))
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.stop(kill=w.task is not None or not w.ready)
+        self.workers = []
+
+    def run(self, tasks: list[tuple[int, Any]], done: Callable[[int, Any], None]) -> None:
+        """Verify `tasks` ((slot index, Program)) on up to `opts.workers()` processes;
+        `done(index, result-or-Problem)` is called in the parent as each finishes."""
+        from multiprocessing.connection import wait
+
+        from verifier.lint.runner import Problem, budget_entry
+        opts, workers = self.opts, self.workers
+        # longest first, so that one big program does not start last and hold up the run
+        # (results are reported in input order whatever the order of work)
+        queue = deque(sorted(tasks, key=lambda t: -len(t[1].insns)))
+        n = max(1, min(opts.workers(), len(tasks)))
+        for w in [w for w in workers if w.task is None][: max(0, len(workers) - n)]:
+            w.stop(kill=True)   # more workers than programs
+            workers.remove(w)
         while queue or any(w.task for w in workers):
-            while len(workers) < n and queue:
-                workers.append(_Worker(ctx, opts))
+            self.start(n if queue else 0)
             for w in list(workers):
-                if w.task is None and queue:
+                if w.ready and w.task is None and queue:
                     try:
                         w.send(queue.popleft())
                     except (OSError, ValueError):  # the worker is gone: report, replace
                         _died(w, workers, opts, done, "died")
-            busy = [w for w in workers if w.task is not None]
-            if not busy:
+            waiting = [w for w in workers if w.task is not None or not w.ready]
+            if not waiting:
                 continue
             timeout = None
-            if opts.timeout:
+            busy = [w for w in waiting if w.task is not None]
+            if opts.timeout and busy:
                 now = time.monotonic()
                 timeout = max(0.0, min(w.started + opts.timeout for w in busy) - now)
-            ready = wait([w.conn for w in busy], timeout)
-            for w in list(busy):
+            ready = wait([w.conn for w in waiting], timeout)
+            for w in list(waiting):
                 if w.conn not in ready:
                     continue
-                idx, prog = w.task
                 try:
-                    r_idx, kind, payload = w.conn.recv()
+                    _r, kind, payload = w.conn.recv()
                 except (EOFError, OSError):
                     kind, payload = "died", ""
-                w.task = None
+                if kind == "ready":
+                    w.ready = True
+                    continue
+                if w.task is None:   # died before it was ready: start another
+                    w.stop(kill=True)
+                    workers.remove(w)
+                    self.failed_starts += 1
+                    if self.failed_starts > 2 * n + 2:   # no worker can even start
+                        while queue:
+                            idx, prog = queue.popleft()
+                            done(idx, budget_entry(
+                                _program_id(prog), "memory-budget",
+                                f"no worker process could start within the memory budget "
+                                f"of {opts.memory} MiB"))
+                    continue
+                idx, prog = w.task
                 if kind == "ok":
+                    w.task = None
                     done(idx, payload)
-                    continue
-                if kind == "problem":
+                elif kind == "problem":
+                    w.task = None
                     done(idx, Problem(prog.file, f"{prog.section}/{prog.name}: {payload}"))
-                    continue
-                w.task = (idx, prog)
-                _died(w, workers, opts, done, kind)
+                else:
+                    _died(w, workers, opts, done, kind)
             if opts.timeout:
                 now = time.monotonic()
                 for w in [w for w in workers if w.task and now - w.started >= opts.timeout]:
@@ -194,6 +228,13 @@ def run_pool(tasks: list[tuple[int, Any]], opts: Any,
                     done(idx, budget_entry(_program_id(prog), "time-budget",
                                            f"analysis exceeded the time budget of "
                                            f"{opts.timeout:g} s"))
+
+
+def run_pool(tasks: list[tuple[int, Any]], opts: Any,
+             done: Callable[[int, Any], None]) -> None:
+    """Verify `tasks` on a fresh Pool (see Pool.run)."""
+    pool = Pool(opts)
+    try:
+        pool.run(tasks, done)
     finally:
-        for w in workers:
-            w.stop(kill=w.task is not None)
+        pool.close()

@@ -207,81 +207,89 @@ def run_lint(specs: list[str], opts: RunOptions, config: LintConfig | None = Non
         except Exception as exc:  # an unwritable cache directory must not stop the run
             print(f"bpfcheck: warning: cache disabled: {exc}", file=sys.stderr)
     settings = opts.settings()
-    slots: list[Any] = list(problems)   # input problems first: they are known at once
-    tasks: list[tuple[int, Any]] = []   # (slot index, Program)
-    keys: dict[int, str] = {}
-    objects_to_store: list[tuple[str, list[dict[str, Any]]]] = []
-    for path in paths:
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            slots.append(Problem(path, exc.strerror or str(exc)))
-            continue
-        okey = object_key(data, settings, version) if cache else ""
-        known = cache.get_object(okey) if cache else None
-        if known is not None:
-            cached = cache.get_many(p["key"] for p in known)
-            if len(cached) == len(known):
-                for p in known:
-                    slots.append(_relabel(cached[p["key"]], path))
+    pool = None
+    try:
+        slots: list[Any] = list(problems)   # input problems first: they are known at once
+        tasks: list[tuple[int, Any]] = []   # (slot index, Program)
+        keys: dict[int, str] = {}
+        objects_to_store: list[tuple[str, list[dict[str, Any]]]] = []
+        for path in paths:
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError as exc:
+                slots.append(Problem(path, exc.strerror or str(exc)))
                 continue
-        try:
-            programs = _load(path, data, opts)
-        except BpfcheckError as exc:
-            slots.append(Problem(path, str(exc)))
-            continue
-        listing = []
-        for prog in programs:
-            idx = len(slots)
-            pkey = program_key(prog, settings, version) if cache else ""
-            listing.append({"key": pkey, "section": prog.section, "function": prog.name})
-            hit = cache.get(pkey) if cache else None
-            if hit is not None:
-                slots.append(_relabel(hit, path))
-            else:
-                slots.append(None)
-                tasks.append((idx, prog))
-                keys[idx] = pkey
-        if cache:
-            objects_to_store.append((okey, listing))
+            okey = object_key(data, settings, version) if cache else ""
+            known = cache.get_object(okey) if cache else None
+            if known is not None:
+                cached = cache.get_many(p["key"] for p in known)
+                if len(cached) == len(known):
+                    for p in known:
+                        slots.append(_relabel(cached[p["key"]], path))
+                    continue
+            if pool is None:   # the workers import the verifier while we read the objects
+                from verifier.lint.pool import Pool
+                pool = Pool(opts)
+                pool.start(opts.workers())
+            try:
+                programs = _load(path, data, opts)
+            except BpfcheckError as exc:
+                slots.append(Problem(path, str(exc)))
+                continue
+            listing = []
+            for prog in programs:
+                idx = len(slots)
+                pkey = program_key(prog, settings, version) if cache else ""
+                listing.append({"key": pkey, "section": prog.section, "function": prog.name})
+                hit = cache.get(pkey) if cache else None
+                if hit is not None:
+                    slots.append(_relabel(hit, path))
+                else:
+                    slots.append(None)
+                    tasks.append((idx, prog))
+                    keys[idx] = pkey
+            if cache:
+                objects_to_store.append((okey, listing))
 
-    used: set[int] = set()
-    printer = _InOrder(slots, emit, lambda r: suppress(r, config.suppressions, used))
-    bar = _progress_bar(len(tasks)) if opts.progress and tasks else None
-    printer.flush()
-    fresh: list[tuple[str, dict[str, Any]]] = []
-
-    def done(idx: int, res: dict[str, Any] | Problem) -> None:
-        slots[idx] = res
-        if isinstance(res, dict) and res.get("status") in ("pass", "fail") and idx in keys:
-            fresh.append((keys[idx], copy.deepcopy(res)))
-        if bar is not None:
-            bar.update(1)
+        used: set[int] = set()
+        printer = _InOrder(slots, emit, lambda r: suppress(r, config.suppressions, used))
+        bar = _progress_bar(len(tasks)) if opts.progress and tasks else None
         printer.flush()
+        fresh: list[tuple[str, dict[str, Any]]] = []
 
-    if tasks:
-        from verifier.lint.pool import run_pool
-        run_pool(tasks, opts, done)
-    if bar is not None:
-        bar.close()
-    if cache:
-        try:
-            cache.put_many(fresh)
-            stored = {k for k, _ in fresh}
-            for okey, listing in objects_to_store:
-                if all(p["key"] in stored or cache.get(p["key"]) is not None for p in listing):
-                    cache.put_object(okey, listing)
-        except Exception as exc:
-            print(f"bpfcheck: warning: cache not updated: {exc}", file=sys.stderr)
-    printer.flush()
-    run = LintRun(slots, cache_hits=cache.hits if cache else 0,
-                  cache_misses=len(tasks), objects=len(paths))
-    run.stale = [s for n, s in enumerate(config.suppressions) if n not in used]
-    run.elapsed = time.perf_counter() - t0
-    if cache:
-        cache.close()
-    return run
+        def done(idx: int, res: dict[str, Any] | Problem) -> None:
+            slots[idx] = res
+            if isinstance(res, dict) and res.get("status") in ("pass", "fail") and idx in keys:
+                fresh.append((keys[idx], copy.deepcopy(res)))
+            if bar is not None:
+                bar.update(1)
+            printer.flush()
+
+        if tasks:
+            pool.run(tasks, done)
+        if bar is not None:
+            bar.close()
+        if cache:
+            try:
+                cache.put_many(fresh)
+                stored = {k for k, _ in fresh}
+                for okey, listing in objects_to_store:
+                    if all(p["key"] in stored or cache.get(p["key"]) is not None for p in listing):
+                        cache.put_object(okey, listing)
+            except Exception as exc:
+                print(f"bpfcheck: warning: cache not updated: {exc}", file=sys.stderr)
+        printer.flush()
+        run = LintRun(slots, cache_hits=cache.hits if cache else 0,
+                      cache_misses=len(tasks), objects=len(paths))
+        run.stale = [s for n, s in enumerate(config.suppressions) if n not in used]
+        run.elapsed = time.perf_counter() - t0
+        return run
+    finally:
+        if pool is not None:
+            pool.close()
+        if cache is not None:
+            cache.close()
 
 
 def _load(path: str, data: bytes, opts: RunOptions) -> list[Any]:
