@@ -1,0 +1,188 @@
+"""Tasks of the harness: one (program, domain, repeat) each, run in a fresh worker process with
+its own time limit (the parent kills it) and memory limit (RLIMIT_AS set in the worker)."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+
+__all__ = ["Task", "make_tasks", "run_task", "execute", "COLUMNS"]
+
+# the columns of a result row, in file order
+COLUMNS = ("key", "object", "section", "function", "domain", "repeat", "status", "reason",
+           "verdict", "errors", "error_kinds", "instructions", "iterations", "widenings",
+           "constraints", "invariant_size", "time_ms", "peak_kib", "worker")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One analysis to run: the program (object path + function), the domain, which repeat, and
+    the limits of its worker."""
+
+    object: str
+    function: str
+    section: str
+    domain: str
+    repeat: int = 0
+    time_limit: float = 60.0
+    memory_mb: int = 2048
+    termination: bool = False
+    instructions: int = 0  # the program's size: executors start big tasks first
+
+    @property
+    def key(self) -> str:
+        """Identifies the task across runs (`--resume` skips keys already in the file)."""
+        return f"{self.object}::{self.function}::{self.domain}::{self.repeat}"
+
+
+def make_tasks(objects: list[str], domains: list[str], repeat: int = 1, time_limit: float = 60.0,
+               memory_mb: int = 2048, termination: bool = False) -> list[Task]:
+    """Every program of every object x every domain x every repeat, program-major order."""
+    tasks = []
+    for path in objects:
+        obj = _load(path)
+        for prog in obj.programs:
+            for k in range(repeat):
+                for d in domains:
+                    tasks.append(Task(path, prog.name, prog.section or "", d, k, time_limit,
+                                      memory_mb, termination, len(prog.insns)))
+    return tasks
+
+
+_OBJECTS: dict = {}  # objects loaded in this process; forked workers inherit them
+
+
+def _load(path: str):
+    from cfg.elf import load_object
+    if path not in _OBJECTS:
+        _OBJECTS[path] = load_object(path)
+    return _OBJECTS[path]
+
+
+def _base_row(task: Task) -> dict:
+    row = dict.fromkeys(COLUMNS)
+    row.update(key=task.key, object=os.path.basename(task.object), section=task.section,
+               function=task.function, domain=task.domain, repeat=task.repeat,
+               worker=f"{socket.gethostname()}:{os.getpid()}")
+    return row
+
+
+def run_task(task: Task) -> dict:
+    """Run one analysis in this process and return its result row (status "ok" or "error")."""
+    import resource
+
+    from verifier.analyze import Options, analyze
+    row = _base_row(task)
+    try:
+        prog = _load(task.object).program(function=task.function)
+        row["instructions"] = len(prog.insns)
+        t0 = time.perf_counter()
+        rep = analyze(prog, Options(termination=task.termination, collect_invariants=True),
+                      domain=task.domain)
+        row["time_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+        row["peak_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the worker's peak RSS
+        states = rep._states.values()
+        row.update(status="ok", reason="", verdict="accept" if rep.ok else "reject",
+                   errors=len(rep.errors),
+                   error_kinds=",".join(sorted({e.kind for e in rep.errors})),
+                   iterations=rep.stats.get("iterations", 0),
+                   widenings=rep.stats.get("widenings", 0),
+                   invariant_size=rep.stats.get("invariant_size", 0),
+                   constraints=sum(len(s.num.constraints()) for s in states))
+    except MemoryError:
+        row.update(status="memory", reason=f"memory limit {task.memory_mb} MiB exceeded")
+    except Exception as exc:  # a bad object or an analysis crash is a result, not the end
+        row.update(status="error", reason=f"{type(exc).__name__}: {exc}"[:500])
+    return row
+
+
+def _child(task: Task, conn) -> None:
+    """Worker process body: set the memory limit, run, send the row."""
+    import resource
+    limit = task.memory_mb * 1024 * 1024
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ValueError, OSError):
+        pass
+    try:
+        row = run_task(task)
+    except MemoryError:
+        row = _base_row(task)
+        row.update(status="memory", reason=f"memory limit {task.memory_mb} MiB exceeded")
+    try:
+        conn.send(row)
+    except MemoryError:
+        os._exit(3)
+    conn.close()
+
+
+def _context():
+    """Worker processes are forked: cheap (the verifier is already imported) and they need no
+    importable `__main__` (scripts, notebooks and Dask workers all work)."""
+    import multiprocessing
+    return multiprocessing.get_context("fork")
+
+
+_WARM: set[str] = set()
+
+
+def warm_up(domain: str) -> None:
+    """Import the verifier and build its tables once in this (parent) process, so that the
+    forked workers start ready and timings measure the analysis only."""
+    if domain in _WARM:
+        return
+    from cfg.asm import assemble
+    from cfg.program import Program
+    from verifier.analyze import analyze
+    try:
+        analyze(Program(assemble("r0 = 0\nexit"), type="xdp"), domain=domain)
+        analyze(Program(assemble("r0 = 0\nexit"), type="socket_filter"), domain=domain)
+    except Exception:  # an unknown domain is reported by the task itself
+        pass
+    _WARM.add(domain)
+
+
+def execute(task: Task) -> dict:
+    """Run `task` in a fresh worker process with its limits; a time-out, a memory overflow or a
+    dead worker is recorded in the row (status, reason) instead of raising."""
+    warm_up(task.domain)
+    ctx = _context()
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(task, send), daemon=True)
+    t0 = time.perf_counter()
+    proc.start()
+    send.close()
+    row = None
+    try:
+        from multiprocessing.connection import wait
+        ready = wait([recv, proc.sentinel], task.time_limit)
+        if ready and recv.poll(0 if recv in ready else 0.05):
+            row = recv.recv()
+    except (EOFError, OSError):
+        row = None
+    finally:
+        recv.close()
+    if row is None:
+        timed_out = proc.is_alive()
+        if timed_out:
+            proc.kill()
+        proc.join()
+        row = _base_row(task)
+        if timed_out:
+            row.update(status="timeout", reason=f"time limit {task.time_limit:g} s exceeded",
+                       time_ms=round((time.perf_counter() - t0) * 1000, 3))
+        else:
+            code = proc.exitcode
+            why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            status = "memory" if code == 3 else "crashed"
+            row.update(status=status, reason=f"worker died ({why})")
+        row["worker"] = f"{socket.gethostname()}:{proc.pid}"
+    else:
+        proc.join()
+    return row
+
+
+def task_dict(task: Task) -> dict:
+    """The task as plain data (what executors ship to remote workers)."""
+    return asdict(task)
