@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-BENCH_MODULES = ("domains", "verify", "run", "cfg", "load")
+BENCH_MODULES = ("domains", "verify", "run", "cfg", "load", "report", "compare")
 
 
 def register(sub) -> None:

@@ -68,10 +68,13 @@ def load(path: str):
 
 
 def finished_keys(path: str) -> set[str]:
-    """Keys of the tasks already recorded in a results file."""
+    """Keys of the tasks already recorded in a results file, except those whose worker was
+    killed from outside (status "crashed": not a property of the task, so resume runs them
+    again; time-outs and memory overflows stay recorded)."""
     if not os.path.exists(path) and not os.path.exists(_journal(path)):
         return set()
-    return set(load(path)["key"])
+    df = load(path)
+    return set(df.loc[df["status"] != "crashed", "key"])
 
 
 class ResultStore:

@@ -97,31 +97,33 @@ def run_task(task: Task) -> dict:
     return row
 
 
-def _child(task: Task, conn) -> None:
-    """Worker process body: set the memory limit, run, send the row."""
+def _child(task: Task, fd: int) -> None:
+    """Worker process body: set the memory limit, run, write the pickled row, exit at once."""
+    import pickle
     import resource
-    limit = task.memory_mb * 1024 * 1024
+    code = 0
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ValueError, OSError):
-        pass
-    try:
-        row = run_task(task)
+        limit = task.memory_mb * 1024 * 1024
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ValueError, OSError):
+            pass
+        try:
+            row = run_task(task)
+        except MemoryError:
+            row = _base_row(task)
+            row.update(status="memory", reason=f"memory limit {task.memory_mb} MiB exceeded")
+        data = pickle.dumps(row)
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
     except MemoryError:
-        row = _base_row(task)
-        row.update(status="memory", reason=f"memory limit {task.memory_mb} MiB exceeded")
-    try:
-        conn.send(row)
-    except MemoryError:
-        os._exit(3)
-    conn.close()
-
-
-def _context():
-    """Worker processes are forked: cheap (the verifier is already imported) and they need no
-    importable `__main__` (scripts, notebooks and Dask workers all work)."""
-    import multiprocessing
-    return multiprocessing.get_context("fork")
+        code = 3
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
 
 
 _WARM: set[str] = set()
@@ -144,42 +146,60 @@ def warm_up(domain: str) -> None:
 
 
 def execute(task: Task) -> dict:
-    """Run `task` in a fresh worker process with its limits; a time-out, a memory overflow or a
+    """Run `task` in a fresh worker process (forked: cheap, needs no importable `__main__`,
+    works inside Dask's daemonic workers) with its limits; a time-out, a memory overflow or a
     dead worker is recorded in the row (status, reason) instead of raising."""
+    import pickle
+    import select
+    import signal
     warm_up(task.domain)
-    ctx = _context()
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(task, send), daemon=True)
+    r, w = os.pipe()
     t0 = time.perf_counter()
-    proc.start()
-    send.close()
-    row = None
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        _child(task, w)
+    os.close(w)
+    chunks: list[bytes] = []
+    timed_out = False
     try:
-        from multiprocessing.connection import wait
-        ready = wait([recv, proc.sentinel], task.time_limit)
-        if ready and recv.poll(0 if recv in ready else 0.05):
-            row = recv.recv()
-    except (EOFError, OSError):
-        row = None
+        while True:
+            left = task.time_limit - (time.perf_counter() - t0)
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([r], [], [], left)
+            if ready:
+                b = os.read(r, 1 << 16)
+                if not b:
+                    break
+                chunks.append(b)
     finally:
-        recv.close()
-    if row is None:
-        timed_out = proc.is_alive()
+        os.close(r)
         if timed_out:
-            proc.kill()
-        proc.join()
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _, status = os.waitpid(pid, 0)
+    row = None
+    if not timed_out and chunks:
+        try:
+            row = pickle.loads(b"".join(chunks))
+        except Exception:
+            row = None
+    if row is None:
         row = _base_row(task)
+        row["worker"] = f"{socket.gethostname()}:{pid}"
         if timed_out:
             row.update(status="timeout", reason=f"time limit {task.time_limit:g} s exceeded",
                        time_ms=round((time.perf_counter() - t0) * 1000, 3))
+        elif os.WIFSIGNALED(status):
+            row.update(status="crashed", reason=f"worker died (killed by signal {os.WTERMSIG(status)})")
         else:
-            code = proc.exitcode
-            why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            status = "memory" if code == 3 else "crashed"
-            row.update(status=status, reason=f"worker died ({why})")
-        row["worker"] = f"{socket.gethostname()}:{proc.pid}"
-    else:
-        proc.join()
+            code = os.WEXITSTATUS(status)
+            row.update(status="memory" if code == 3 else "crashed",
+                       reason=f"worker died (exit code {code})")
     return row
 
 
