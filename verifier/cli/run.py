@@ -18,7 +18,7 @@ import time
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "run", help="run a .data test or a program on the reference interpreter",
+        "run", help="run a .data test or a program (interpreter, JITs, AOT)",
         description="Run a .data test file (pass/fail against its expected result) or a "
                     "program of an eBPF object on a packet, context or memory.")
     parser.add_argument("file", help=".data test or eBPF object file (.o)")
