@@ -26,7 +26,7 @@ class Task:
     domain: str
     repeat: int = 0
     time_limit: float = 60.0
-    memory_mb: int = 2048
+    memory_mb: int = 2048  # how much the worker may grow (address space and data), MiB
     termination: bool = False
     instructions: int = 0  # the program's size: executors start big tasks first
 
@@ -97,17 +97,37 @@ def run_task(task: Task) -> dict:
     return row
 
 
+def _vm_kib(field: str) -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _limit_memory(mb: int) -> None:
+    """Let this (forked) worker grow by at most `mb` MiB: RLIMIT_AS and RLIMIT_DATA set to its
+    current address space / data size plus `mb` (malloc arenas a threaded parent reserved are
+    writable data, which RLIMIT_AS alone does not see)."""
+    import resource
+    extra = mb * 1024 * 1024
+    for res, field in ((resource.RLIMIT_AS, "VmSize"), (resource.RLIMIT_DATA, "VmData")):
+        limit = _vm_kib(field) * 1024 + extra
+        try:
+            resource.setrlimit(res, (limit, limit))
+        except (ValueError, OSError):
+            pass
+
+
 def _child(task: Task, fd: int) -> None:
     """Worker process body: set the memory limit, run, write the pickled row, exit at once."""
     import pickle
-    import resource
     code = 0
     try:
-        limit = task.memory_mb * 1024 * 1024
-        try:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        except (ValueError, OSError):
-            pass
+        _limit_memory(task.memory_mb)
         try:
             row = run_task(task)
         except MemoryError:
