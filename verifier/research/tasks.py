@@ -173,6 +173,10 @@ def execute(task: Task) -> dict:
     import select
     import signal
     warm_up(task.domain)
+    try:
+        _load(task.object)  # cached here, inherited by this and later workers
+    except Exception:
+        pass  # the worker reports it
     r, w = os.pipe()
     t0 = time.perf_counter()
     pid = os.fork()
