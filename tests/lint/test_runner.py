@@ -91,7 +91,7 @@ def test_memory_budget_is_reported_and_the_run_goes_on():
     import sys
     out = subprocess.run([sys.executable, "-m", "verifier", "verify",
                           str(BUILD / "xdp_v4_long_jump.o"), str(BUILD / "xdp_eth_drop.o"),
-                          "--no-cache", "--memory", "1", "--jobs", "1", "--format", "json"],
+                          "--no-cache", "--memory", "4", "--jobs", "1", "--format", "json"],
                          capture_output=True, text=True, timeout=120)
     assert "Traceback" not in out.stderr and out.stderr == ""
     doc = json.loads(out.stdout)
@@ -99,7 +99,7 @@ def test_memory_budget_is_reported_and_the_run_goes_on():
     assert statuses == ["memory", "pass"], statuses
     bad = doc["results"][0]
     assert bad["errors"][0]["kind"] == "memory-budget" and out.returncode == 1
-    assert "memory budget of 1 MiB" in bad["errors"][0]["message"]
+    assert "memory budget of 4 MiB" in bad["errors"][0]["message"]
 
 
 def test_budget_overrun_is_not_cached(tmp_path):
