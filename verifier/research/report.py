@@ -73,7 +73,8 @@ def wins(df):
 
 
 def percentiles(df, qs=(0.5, 0.9, 0.99, 1.0)):
-    """Time (ms) and peak memory (KiB) percentiles per domain over the successful runs."""
+    """Time (ms) and memory (KiB the analysis added to its worker's peak RSS) percentiles per
+    domain over the successful runs."""
     import pandas as pd
     ok = df[df["status"] == "ok"]
     rows = []
@@ -82,7 +83,7 @@ def percentiles(df, qs=(0.5, 0.9, 0.99, 1.0)):
         for q in qs:
             row[f"time_p{int(q * 100)}_ms"] = round(float(sub["time_ms"].quantile(q)), 2)
         for q in qs:
-            row[f"mem_p{int(q * 100)}_kib"] = int(pd.to_numeric(sub["peak_kib"]).quantile(q))
+            row[f"mem_p{int(q * 100)}_kib"] = int(pd.to_numeric(sub["mem_kib"]).fillna(0).quantile(q))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -18,7 +18,7 @@ from verifier.research.tasks import COLUMNS
 __all__ = ["ResultStore", "load", "finished_keys"]
 
 _INT = ("repeat", "errors", "instructions", "iterations", "widenings", "constraints",
-        "invariant_size", "peak_kib")
+        "invariant_size", "peak_kib", "mem_kib")
 
 
 def _journal(path: str) -> str:

@@ -12,7 +12,7 @@ __all__ = ["Task", "make_tasks", "run_task", "execute", "COLUMNS"]
 # the columns of a result row, in file order
 COLUMNS = ("key", "object", "section", "function", "domain", "repeat", "status", "reason",
            "verdict", "errors", "error_kinds", "instructions", "iterations", "widenings",
-           "constraints", "invariant_size", "time_ms", "peak_kib", "worker")
+           "constraints", "invariant_size", "time_ms", "peak_kib", "mem_kib", "worker")
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,13 @@ def run_task(task: Task) -> dict:
     try:
         prog = _load(task.object).program(function=task.function)
         row["instructions"] = len(prog.insns)
+        rss0 = _vm_kib("VmRSS")
         t0 = time.perf_counter()
         rep = analyze(prog, Options(termination=task.termination, collect_invariants=True),
                       domain=task.domain)
         row["time_ms"] = round((time.perf_counter() - t0) * 1000, 3)
         row["peak_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the worker's peak RSS
+        row["mem_kib"] = max(0, _vm_kib("VmHWM") - rss0)  # what the analysis added to it
         states = rep._states.values()
         row.update(status="ok", reason="", verdict="accept" if rep.ok else "reject",
                    errors=len(rep.errors),
