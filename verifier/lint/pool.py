@@ -38,6 +38,23 @@ def _vm_size() -> int:
     return 0
 
 
+def _limit_memory(mib: int) -> None:
+    """Let the next program (receiving it and verifying it) grow the worker's address space by
+    at most `mib` MiB: the soft RLIMIT_AS, reset before every program, so the budget is per
+    program. Approximate: memory the worker freed earlier is reused without counting."""
+    if not mib:
+        return
+    try:
+        import resource
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = _vm_size() + mib * 1024 * 1024
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def _worker_main(conn: Any, opts: Any) -> None:
     """The worker process: serve until told to stop; out of memory anywhere (even while
     receiving a program) ends the process quietly, and the parent reports the budget."""
@@ -57,15 +74,9 @@ def _serve(conn: Any, opts: Any) -> None:
         except ImportError:
             pass
     from verifier.lint.runner import analyze_entry
-    if opts.memory:
-        try:
-            import resource
-            limit = _vm_size() + opts.memory * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        except (ImportError, ValueError, OSError):
-            pass
     conn.send((None, "ready", None))   # the time budget starts with the first task
     while True:
+        _limit_memory(opts.memory)   # the program itself counts: set before receiving it
         try:
             msg = conn.recv()
         except (EOFError, OSError):
