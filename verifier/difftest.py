@@ -187,12 +187,12 @@ class Monitor:
             return bit, self._fields(machine, bit, x, r)
         if mask & T.NUMBER and x < 0x10000:
             return T.NUMBER, {"svalue": _signed(x), "uvalue": x}
-        if bit and not bit & mask and r.start <= x < r.end:
-            return bit, {}                              # inside a region of another type
-        # a pointer that strayed out of its region: relate it to the region of its type
+        # a packet pointer may stray out of the packet (data + 14 before the bounds check)
         if ptrs & T.PACKET and ctx is not None and ctx.packet is not None and \
                 abs(x - ctx.packet.start) < WINDOW:
             return T.PACKET, self._fields(machine, T.PACKET, x, ctx.packet)
+        if bit:
+            return bit, {}                              # inside a region of another type
         if ptrs & T.CTX and ctx is not None and ctx.ctx is not None and \
                 abs(x - ctx.ctx.start) < WINDOW:
             return T.CTX, self._fields(machine, T.CTX, x, ctx.ctx)
