@@ -14,7 +14,7 @@ platform = "linux"
 fail-on = "error"                   # or "warning"
 jobs = 4
 timeout = 60                        # seconds per program
-memory = 2048                       # MiB per worker process
+memory = 2048                       # MiB per program
 
 [tool.bpfcheck.types]               # program type per ELF section (overrides the section name)
 "xdp.frags" = "xdp"

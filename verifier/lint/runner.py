@@ -22,7 +22,7 @@ from verifier.lint.config import LintConfig, Suppression
 
 BUDGET_KINDS = {"time-budget": "BPF901", "memory-budget": "BPF902"}
 DEFAULT_TIMEOUT = 300.0   # seconds per program
-DEFAULT_MEMORY = 4096     # MiB per worker process
+DEFAULT_MEMORY = 4096     # MiB per program
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class RunOptions:
     verbose: bool = False
     jobs: int = 0                  # 0: the number of cores
     timeout: float = DEFAULT_TIMEOUT   # seconds per program, 0 = none
-    memory: int = DEFAULT_MEMORY       # MiB per worker, 0 = none
+    memory: int = DEFAULT_MEMORY       # MiB per program (worker growth), 0 = none
     cache: bool = True
     cache_dir: str = ".bpfcheck-cache"
     progress: bool = False
@@ -410,7 +410,7 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--timeout", type=float, default=None,
                    help=f"seconds per program (default {DEFAULT_TIMEOUT:g}, 0 = none)")
     p.add_argument("--memory", type=int, default=None,
-                   help=f"MiB per worker process (default {DEFAULT_MEMORY}, 0 = none)")
+                   help=f"MiB a program may add to its worker (default {DEFAULT_MEMORY}, 0 = none)")
     p.add_argument("--no-cache", action="store_true", help="verify everything again")
     p.add_argument("--cache-dir", default=".bpfcheck-cache", help="where the cache lives")
     p.add_argument("--config", metavar="FILE",
