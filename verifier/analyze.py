@@ -152,12 +152,17 @@ class _Analysis:
             st.num.assign(x, E.var(x) + 1)
             y = self.down_counter(node)
             st.num.assign(y, E.var(y) - 1)
+        stop = not self.options.assume_assertions
         for pc, insn in block.insns:
             if upto is not None and pc >= upto:
                 break
             if st.is_bottom():
                 break
+            ch.tripped = False
             self.sem.transfer(st, pc, insn, ch, depth)
+            if stop and ch.tripped:  # without assume_assertions a failed check ends the path
+                st.set_bottom()
+                break
         return st
 
     def block(self, node: Hashable, st: State) -> State:

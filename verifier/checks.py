@@ -38,8 +38,10 @@ class Checker:
     report: bool = False
     failures: list[Failure] = field(default_factory=list)
     warnings: list[Failure] = field(default_factory=list)
+    tripped: bool = False   # some check of the current instruction failed
 
     def fail(self, pc: int, kind: str, message: str, detail: str = "") -> None:
+        self.tripped = True
         if self.report:
             self.failures.append(Failure(pc, kind, message, detail))
 

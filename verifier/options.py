@@ -9,13 +9,15 @@ class Options:
     """What to check and how hard to try.
 
     termination: prove every loop terminates (loop counters `pc[head]` bounded by
-    `max_loop_iterations`). allow_division_by_zero: eBPF defines x/0 = 0, so dividing by zero is
-    accepted unless this is False. privileged: what root programs may do (the kernel with
-    CAP_PERFMON): compare pointers to numbers, store pointers into maps, return a pointer where
-    the program type does not check the return value. assume_assertions: keep going after a failed check as if it held (always on
-    for the fixpoint; here for YAML compatibility). widening_delay: iterations at a loop head
-    before widening. stack_top: the entry frame's r10 stack offset (each call frame is
-    `stack_size` bytes lower). collect_invariants: keep the per-block invariants in the report.
+    `max_loop_iterations` per entry into the loop). allow_division_by_zero: eBPF defines
+    x/0 = 0, so dividing by zero is accepted unless this is False. privileged: what root
+    programs may do (the kernel with CAP_PERFMON): compare pointers to numbers, store pointers
+    into maps, return a pointer where the program type does not check the return value.
+    assume_assertions: after a failed check, go on as if it had held (one bug, one error); when
+    False the path ends there (PREVAIL's default, used by YAML tests). widening_delay:
+    iterations at a loop head before widening. stack_top: the entry frame's r10 stack offset
+    (each call frame is `stack_size` bytes lower). collect_invariants: keep the per-block
+    invariants in the report.
     """
 
     termination: bool = False

@@ -109,7 +109,7 @@ def _message_pcs(messages) -> set[int]:
 
 
 def _options(opts) -> Options:
-    kw: dict[str, Any] = {}
+    kw: dict[str, Any] = {"assume_assertions": False}  # PREVAIL's default
     for o in opts or ():
         o = str(o).strip()
         neg = o.startswith("!")
