@@ -161,3 +161,16 @@ def test_cli_errors_are_one_line(capsys):
     err = capsys.readouterr().err.splitlines()
     assert [e.startswith("bpfcheck: error: ") for e in err] == [True] * 3
     assert "--resume needs --output" in err[0] and "unknown abstract domain 'nope'" in err[1]
+
+
+@pytest.mark.slow
+def test_tnum_interval_is_never_less_precise_than_interval_on_the_corpus():
+    df = run_harness([str(CORPUS)], ["interval", "tnum-interval"], workers=2)
+    assert set(df["status"]) == {"ok"}
+    df["program"] = df["object"] + ":" + df["function"]
+    iv = df[df["domain"] == "interval"].set_index("program")
+    tn = df[df["domain"] == "tnum-interval"].set_index("program")
+    for prog in iv.index:
+        if iv.loc[prog, "verdict"] == "accept":
+            assert tn.loc[prog, "verdict"] == "accept", prog
+        assert tn.loc[prog, "errors"] <= iv.loc[prog, "errors"], prog
