@@ -494,6 +494,41 @@ def _helper_spans(program, machine, insn, regs, reads_only: bool) -> list[tuple[
     return out
 
 
+def memory_witnesses(report, *, unroll: int = 2, max_paths: int = 500,
+                     timeout_ms: int = 5000) -> tuple[list[Witness], bool]:
+    """One exploration checking every memory access on every path (loops unrolled `unroll`
+    times): witnesses of accesses that can fault (none for a safe program), and whether the
+    search was complete."""
+    ex = Explorer(report.program, _ptype(report), max_visits=unroll, max_paths=max_paths,
+                  timeout_ms=timeout_ms)
+    found: dict[int, Witness] = {}
+
+    def visit(st: SymState, pc: int, insn) -> bool:
+        k = insn.spec.kind
+        if pc in found or k not in ("ldx", "ldxsx", "st", "stx", "atomic"):
+            return False
+        base = st.regs[insn.src] if k in ("ldx", "ldxsx") else st.regs[insn.dst]
+        ok, what = ex.access_ok(st, base, insn.off, insn.spec.size, k not in ("ldx", "ldxsx"))
+        model = _model(ex, st.cond + [z3.Not(ok)])
+        if model is not None:
+            found[pc] = _witness(ex, st, model, Error(pc, what or "invalid-memory"))
+        return False
+
+    try:
+        ex.explore(visit)
+    except z3.Z3Exception:
+        return list(found.values()), False
+    return list(found.values()), not ex.truncated
+
+
+@dataclass(frozen=True)
+class Error:
+    """The part of `verifier.analyze.Error` a witness needs (pc and kind)."""
+
+    pc: int
+    kind: str
+
+
 def explain(report, **bounds) -> list[Explanation]:
     """A witness (replayed) or "may be a false positive" for every error of `report`."""
     out = []
@@ -538,7 +573,7 @@ def run_command(program, w: Witness, stem: str) -> str:
         parts += ["--ctx", stem + ".ctx"]
     if w.maps:
         parts += ["--maps", stem + ".maps.json"]
-    parts.append("--checked")
+    parts += ["--engine", "interp", "--checked"]
     return " ".join(parts)
 
 
