@@ -148,13 +148,16 @@ def _figures(df) -> dict:
     ax.grid(alpha=0.3)
     figs["time_vs_size"] = fig
     s = summary(df)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8, 4))
     x = np.arange(len(s))
-    ax.bar(x - 0.2, s["proven"], 0.4, label="proven")
-    ax.bar(x + 0.2, s["errors"], 0.4, label="errors reported")
-    ax.set_xticks(x, s["domain"])
-    ax.set_title("Precision: programs proven, errors reported")
-    ax.legend()
+    for a, col, title, color in ((ax, "proven", "programs proven", "tab:green"),
+                                 (ax2, "errors", "errors reported", "tab:red")):
+        bars = a.bar(x, s[col], 0.6, color=color)
+        a.bar_label(bars)
+        a.set_xticks(x, s["domain"], rotation=20)
+        a.set_title(title)
+    fig.suptitle("Precision per domain")
+    fig.tight_layout()
     figs["precision"] = fig
     return figs
 

@@ -61,6 +61,12 @@ def load(path: str):
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if "key" not in df.columns:
+        from cfg.errors import BpfcheckError
+        raise BpfcheckError(f"{path}: not a results file of bench verify (no 'key' column)")
+    for c in COLUMNS:  # files written by older versions lack newer columns
+        if c not in df.columns:
+            df[c] = None
     df = df.drop_duplicates("key", keep="last").reset_index(drop=True)
     for c in ("error_kinds", "reason", "verdict"):
         df[c] = df[c].astype(object).where(df[c].notna(), "")
