@@ -49,3 +49,13 @@ def test_dask_without_scheduler_is_an_error(capsys):
     from tests.research.conftest import CORPUS
     assert main(["bench", "verify", str(CORPUS / "xdp_eth_drop.o"), "--executor", "dask"]) == 2
     assert "--scheduler" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_whole_corpus_on_dask_matches_local(tmp_path, cluster):
+    from tests.research.conftest import CORPUS
+    local = run_harness([str(CORPUS)], DOMAINS, output=str(tmp_path / "local.parquet"), workers=2)
+    remote = run_harness([str(CORPUS)], DOMAINS, output=str(tmp_path / "dask.parquet"),
+                         executor="dask", scheduler=cluster.scheduler_address)
+    assert len(local) == len(remote) > 150 and set(remote["status"]) == {"ok"}
+    assert comparable(remote).equals(comparable(local))
