@@ -61,7 +61,7 @@ def test_cli_exit_codes(monkeypatch, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [32, 64])
 def test_z3_full_sample(width):
-    res = proofs.prove(list(proofs.ALL_OPS), width, samples=40, seed=7, timeout_ms=5000)
+    res = proofs.prove(list(proofs.ALL_OPS), width, samples=20, seed=7, timeout_ms=5000)
     assert all(r.counterexamples == [] for r in res), [str(c) for r in res for c in r.counterexamples]
 
 
