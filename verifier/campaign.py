@@ -205,3 +205,23 @@ def print_explanations(report, directory: str | None = None) -> None:
         print(f"    replay: {run_command(report.program, x.witness, stem)}")
         if x.observation:
             print(f"    observed: {x.observation}")
+
+
+def explain_command(args) -> None:
+    """`bpfcheck verify --explain`: after the verdicts, a witness or "may be a false positive"
+    for each error of each failing program (text output only)."""
+    from cfg.elf import load_programs
+    from verifier.analyze import Options, analyze
+    from verifier.lint.runner import expand_inputs
+    paths, _problems = expand_inputs(list(args.files))
+    options = Options(termination=bool(args.termination),
+                      allow_division_by_zero=not args.no_division_by_zero,
+                      privileged=bool(getattr(args, "privileged", False)))
+    for path in paths:
+        for program in load_programs(path, args.section, args.function, args.type):
+            report = analyze(program, options, domain=args.domain or "zone",
+                             platform=args.platform or "linux")
+            if report.ok:
+                continue
+            print(f"{path}: {program.section}/{program.name}: witnesses")
+            print_explanations(report, getattr(args, "witness_dir", None))

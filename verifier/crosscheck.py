@@ -46,12 +46,20 @@ class Witness:
     def describe(self) -> str:
         lines = []
         if self.packet is not None:
-            lines.append(f"packet ({len(self.packet)} bytes): {self.packet.hex() or '(empty)'}")
+            text = self.packet[:96].hex() + ("..." if len(self.packet) > 96 else "")
+            lines.append(f"packet ({len(self.packet)} bytes): {text or '(empty)'}")
         if self.ctx is not None:
-            lines.append(f"context ({len(self.ctx)} bytes): {self.ctx.rstrip(b'0').hex()}...")
+            used = self.ctx.rstrip(b"\0")
+            lines.append(f"context ({len(self.ctx)} bytes): {used[:96].hex() or 'all zero'}"
+                         + (" then zeros" if used and len(used) < len(self.ctx) else ""))
         if self.maps:
             lines.append(f"maps: {json.dumps(self.maps, sort_keys=True)}")
-        lines.extend(self.choices)
+        seen = []
+        for c in self.choices:
+            if c not in seen:
+                seen.append(c)
+        lines.extend(f"{c} (x{self.choices.count(c)})" if self.choices.count(c) > 1 else c
+                     for c in seen)
         t = list(self.trace)
         shown = " ".join(map(str, t if len(t) <= 40 else t[:20] + ["..."] + t[-19:]))
         lines.append(f"trace ({len(t)} instructions): {shown}")
@@ -265,9 +273,13 @@ def find_witness(report, error, *, unroll: int = UNROLL, max_paths: int = 3000,
 def _model(ex: Explorer, conds: list, maximize: bool = False):
     if not maximize:
         s = ex.solver
-        if s.check(*conds) != z3.sat:
-            return None
-        return s.model()
+        for extra in ([z3.ULE(ex.inp.plen, 64)], [z3.ULE(ex.inp.plen, 256)], []):
+            r = s.check(*(conds + extra))   # small packets first: shorter witnesses
+            if r == z3.sat:
+                return s.model()
+            if not extra and r != z3.sat:
+                return None
+        return None
     # termination: push the inputs the path depends on to their largest values, so that the
     # loop runs as long as the input allows (a replay then exhausts the instruction budget)
     opt = z3.Optimize()

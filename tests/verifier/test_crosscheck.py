@@ -148,3 +148,25 @@ def test_crosscheck_cli_bad_input(tmp_path, capsys):
     bad.write_bytes(b"not an elf")
     assert main(["crosscheck", str(bad)]) == 2
     assert "bpfcheck: error:" in capsys.readouterr().err
+
+
+def test_verify_explain_prints_a_replayable_witness(tmp_path, capsys):
+    from verifier.cli import main
+    obj = str(CORPUS / "build" / "bad_map_null_deref.o")
+    code = main(["verify", obj, "--no-cache", "--cache-dir", str(tmp_path / "c"), "--explain",
+                 "--witness-dir", str(tmp_path / "w")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "explain 7: null-deref: confirmed" in out
+    assert "lookup of key 00000000 returns NULL" in out
+    replay = next(ln.split("replay: ", 1)[1] for ln in out.splitlines() if "replay: " in ln)
+    assert main(replay.split()[1:]) == 1
+    assert "error: pc 7: invalid read of 8 bytes at 0x0" in capsys.readouterr().out
+
+
+def test_verify_explain_is_silent_for_safe_programs(tmp_path, capsys):
+    from verifier.cli import main
+    obj = str(CORPUS / "build" / "xdp_eth_drop.o")
+    assert main(["verify", obj, "--no-cache", "--cache-dir", str(tmp_path / "c"),
+                 "--explain"]) == 0
+    assert "explain" not in capsys.readouterr().out

@@ -13,9 +13,17 @@ def register(sub) -> None:
                                    "program, each error at its C source line. Exit 0 when all "
                                    "pass, 1 when any fails, 2 for unusable input.")
     add_arguments(p)
+    p.add_argument("--explain", action="store_true",
+                   help="for each error, search a concrete input (z3) that reaches it and "
+                        "violates the property; print it and a `bpfcheck run` replay command")
+    p.add_argument("--witness-dir", help="where --explain writes the witness inputs")
     p.set_defaults(handler=run)
 
 
 def run(args) -> int:
     from verifier.lint.runner import verify_command
-    return verify_command(args)
+    code = verify_command(args)
+    if getattr(args, "explain", False) and code == 1 and args.format == "text":
+        from verifier.campaign import explain_command
+        explain_command(args)
+    return code
