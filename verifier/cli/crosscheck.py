@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "crosscheck", help="check the verifier against concrete runs, z3 and the kernel",
         description="Differential tests of the verifier's invariants, z3 witnesses for its "
                     "alarms, and the kernel's verdicts, with a summary table.")
-    p.add_argument("paths", nargs="+", metavar="FILE.o|DIR",
+    p.add_argument("paths", nargs="*", metavar="FILE.o|DIR",
                    help="object files, or a corpus directory (its manifest.yaml, linux entries)")
     p.add_argument("--section", help="only programs of this ELF section")
     p.add_argument("--samples", type=int, default=50,
@@ -62,7 +62,10 @@ def _targets(paths: list[str], section: str | None) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cfg.errors import BpfcheckError
     from verifier.campaign import check_all
+    if not args.paths and not args.random:
+        raise BpfcheckError("crosscheck: give object files, a corpus directory or --random N")
     rows = [check_all(p, samples=args.samples, lengths=args.lengths, kernel=args.kernel,
                       z3_checks=not args.no_z3, seed=args.seed)
             for p in _targets(args.paths, args.section)]
