@@ -18,6 +18,7 @@ from cfg.datafile import read_data_file
 from cfg.elf import load_object
 from cfg.errors import BpfcheckError, ProgramError
 from cfg.program import Program
+from runtime.packets import samples
 from runtime import aot, vm
 from runtime.maps import MapSet, ProgArrayMap
 
@@ -109,19 +110,7 @@ def test_random_alu_programs_match_the_interpreter(program):
 
 
 # --- the Linux corpus ---------------------------------------------------------------------
-def _eth(proto: int, payload: bytes) -> bytes:
-    return b"\x02" * 6 + b"\x04" * 6 + struct.pack("!H", proto) + payload
-
-
-def _ipv4(proto: int, l4: bytes, ttl: int = 64) -> bytes:
-    return struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(l4), 1, 0, ttl, proto, 0, 0x0A000002,
-                       0x0A000001) + l4
-
-
-PACKETS = [_eth(0x0800, _ipv4(17, struct.pack("!HHHH", 4000, 53, 14, 0) + b"abcdef")),
-           _eth(0x0800, _ipv4(6, struct.pack("!HHIIHHHH", 4000, 80, 1, 0, 0x5002, 512, 0, 0))),
-           _eth(0x0800, _ipv4(1, b"\x08\x00" + bytes(6), ttl=1)),
-           _eth(0x86DD, bytes(40) + bytes(8)), _eth(0x0806, bytes(28)), bytes(12)]
+PACKETS = list(samples().values())
 RUNNABLE_TYPES = ("xdp", "sched_cls", "socket_filter")
 
 

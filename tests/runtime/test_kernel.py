@@ -12,6 +12,7 @@ import pytest
 from cfg.asm import assemble
 from cfg.isa import CLS_ALU64, SRC_K, ALU_ADD, ALU_MOV, Insn
 from cfg.program import MAP_TYPE_IDS, MapDef, Program
+from runtime.packets import samples
 from runtime import kernel, vm
 from runtime.maps import MapSet
 
@@ -54,37 +55,7 @@ def test_rejection_reports_the_verifier_log() -> None:
     assert "R0" in exc.value.log
 
 
-def _eth(proto: int, payload: bytes) -> bytes:
-    return bytes.fromhex("020000000002" "020000000001") + struct.pack(">H", proto) + payload
-
-
-def _ipv4(proto: int, l4: bytes, ttl: int = 64, ihl: int = 5) -> bytes:
-    total = 4 * ihl + len(l4)
-    hdr = struct.pack(">BBHHHBBH4s4s", 0x40 | ihl, 0, total, 1, 0, ttl, proto, 0,
-                      bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
-    hdr += bytes(4 * ihl - 20)
-    s = sum(struct.unpack(f">{len(hdr) // 2}H", hdr))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    hdr = hdr[:10] + struct.pack(">H", ~s & 0xFFFF) + hdr[12:]
-    return hdr + l4
-
-
-TCP_SYN = struct.pack(">HHIIBBHHH", 40000, 80, 1, 0, 0x50, 0x02, 8192, 0, 0)
-UDP_DNS = struct.pack(">HHHH", 5353, 53, 16, 0) + b"12345678"
-ICMP_ECHO = bytes([8, 0, 0, 0, 0, 1, 0, 1]) + b"ping"
-IPV6_TCP = (bytes.fromhex("60000000") + struct.pack(">HBB", len(TCP_SYN), 6, 64)
-            + bytes(15) + b"\1" + bytes(15) + b"\2" + TCP_SYN)
-PACKETS = {
-    "ipv4_tcp": _eth(0x0800, _ipv4(6, TCP_SYN)),
-    "ipv4_udp": _eth(0x0800, _ipv4(17, UDP_DNS)),
-    "ipv4_icmp": _eth(0x0800, _ipv4(1, ICMP_ECHO)),
-    "ipv4_ttl1_options": _eth(0x0800, _ipv4(17, UDP_DNS, ttl=1, ihl=7)),
-    "ipv6_tcp": _eth(0x86DD, IPV6_TCP),
-    "arp": _eth(0x0806, bytes(28)),
-    "vlan_ipv4": _eth(0x8100, b"\x00\x05\x08\x00" + _ipv4(6, TCP_SYN)),
-    "runt": _eth(0x1234, b""),
-}
+PACKETS = samples()
 RUNNABLE = ("xdp", "sched_cls", "socket_filter")
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import glob
 import os
-import struct
 import sys
 
 DEMO_OBJECT = "corpus/build/xdp_ipv4_options.o"
@@ -28,15 +27,12 @@ def _step(title: str, argv: list[str]) -> int:
 
 def _sample_packet(path: str) -> None:
     """An Ethernet + IPv4 (with options) + UDP packet to run the XDP program on."""
-    eth = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
-    options = b"\x01\x01\x01\x00"  # NOP NOP NOP EOL
-    payload = b"bpfcheck"
-    udp = struct.pack("!HHHH", 4000, 53, 8 + len(payload), 0) + payload
-    total = 24 + len(udp)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x46, 0, total, 1, 0, 64, 17, 0,
-                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + options
+    from runtime import packets as P
+
+    packet = P.eth(P.ETH_IPV4, P.ipv4(P.PROTO_UDP, P.udp(4000, 53, b"bpfcheck"),
+                                      options=b"\x01\x01\x01\x00"))
     with open(path, "wb") as f:
-        f.write(eth + ip + udp)
+        f.write(packet)
 
 
 def run_demo(args) -> int:
