@@ -54,6 +54,37 @@ def _alu_chain(draw, lab: _Labels) -> list[str]:
 
 
 @st.composite
+def _alu_v4(draw, lab: _Labels) -> list[str]:
+    """Signed division, sign extension, byte swaps, negation, atomics, 32-bit branches."""
+    out = []
+    for _ in range(draw(st.integers(1, 3))):
+        out.append(draw(st.sampled_from((
+            "r9 s/= 3", "r9 s%= 7", "w9 s/= -2", "r4 = 9\nr9 s%= r4", "r9 = (s8)r9",
+            "r9 = (s16)r9", "w9 = (s8)w9", "r9 = bswap16 r9", "r9 = be32 r9", "r9 = le16 r9",
+            "r9 = -r9", "w9 = -w9", "r9 s>>= 60", "w9 <<= 31",
+            "*(u64 *)(r10 - 16) = r9\nlock *(u64 *)(r10 - 16) += r9\n"
+            "r9 = *(u64 *)(r10 - 16)"))))
+    skip = lab.new()
+    op = draw(st.sampled_from(CMP))
+    out += [f"if w9 {op} {draw(st.sampled_from((0, 1, 5, -1, 200)))} goto {skip}",
+            "r9 &= 0xff", f"{skip}:"]
+    return out
+
+
+@st.composite
+def _packet_refined(draw, lab: _Labels) -> list[str]:
+    """A packet byte bounded by a branch (not a mask) used as an offset."""
+    skip = lab.new()
+    k = draw(st.sampled_from((8, 20, 40, 60)))
+    cmp = draw(st.sampled_from((f"if r5 > {k} goto", f"if w5 > {k} goto", f"if r5 s> {k} goto",
+                                f"if r5 >= {k} goto", f"if r5 s>= {k} goto")))
+    width = draw(st.sampled_from(("u8", "u8", "u16")))
+    return ["r4 = r7", "r4 += 2", f"if r4 > r8 goto {skip}", f"r5 = *({width} *)(r7 + 0)",
+            f"{cmp} {skip}", "r4 = r7", "r4 += r5", "r3 = r4", "r3 += 4",
+            f"if r3 > r8 goto {skip}", "r5 = *(u32 *)(r4 + 0)", "r9 += r5", f"{skip}:"]
+
+
+@st.composite
 def _packet_read(draw, lab: _Labels) -> list[str]:
     size = draw(st.sampled_from((1, 2, 4, 8)))
     off = draw(st.integers(0, 60))
@@ -142,7 +173,8 @@ def program_text(draw) -> str:
     lab = _Labels()
     lines = ["r6 = r1", "r7 = *(u32 *)(r6 + 0)", "r8 = *(u32 *)(r6 + 4)", "r9 = 0"]
     snippet = st.one_of(_alu_chain(lab), _packet_read(lab), _packet_variable(lab), _stack(lab),
-                        _map_lookup(lab), _helper(lab), _loop(lab))
+                        _map_lookup(lab), _helper(lab), _loop(lab), _alu_v4(lab),
+                        _packet_refined(lab))
     for _ in range(draw(st.integers(1, 6))):
         if draw(st.integers(0, 3)) == 0:
             lines += draw(_branch(lab, snippet))
