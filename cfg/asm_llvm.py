@@ -261,6 +261,8 @@ def _mov(m: re.Match) -> Pending:
         value = parse_int(right)
         if not -(1 << 31) <= value < (1 << 31):  # does not fit a sign-extended imm: lddw
             return Pending(_lddw_value(_reg(dp, dn), value))
+    if width == 32 and re.fullmatch(r"r\d+", right):  # PREVAIL writes `w2 = r1` for mov32
+        right = "w" + right[1:]
     is_reg, value = _operand(right, width)
     if is_reg:
         return Pending(Insn(cls | isa.SRC_X | isa.ALU_MOV, _reg(dp, dn), value))

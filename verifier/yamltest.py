@@ -30,6 +30,12 @@ DEFAULT_MAPS = (
 )
 
 
+# PREVAIL's test platform: every map fd names a map with 4-byte keys and 4-byte values (used
+# when `pre` names map fds and the case gives no `maps`); fd 2 stays a program array.
+PREVAIL_MAPS = tuple(
+    MapDef(f"fd{i}", MAP_TYPE_IDS["prog_array" if i == 2 else "hash"], 4, 4, 1024) for i in range(8))
+
+
 class YamlTestError(BpfcheckError):
     """A YAML test file that does not follow the schema."""
 
@@ -63,8 +69,7 @@ def program_text(code: Any) -> str:
     lines = []
     for name, block in code.items():
         name = str(name)
-        if name != "<start>":
-            lines.append(f"{_label(name)}:")
+        lines.append(f"{_label(name)}:")  # `<start>` too: PREVAIL cases may `call <start>`
         body = str(block or "")
         body = re.sub(r"<([^<>\s]+)>", lambda m: _label(m.group(1)), body)
         lines.extend(body.splitlines())
@@ -84,6 +89,7 @@ def lower_assumes(text: str) -> tuple[str, bool]:
     out, used = [], False
     for line in text.splitlines():
         line = _MOVSX.sub(r"\1 = (s\2)\3", line)  # PREVAIL's `r0 s8= r3`
+        line = re.sub(r"(\bif\s+[rw]\d+\s*)&==", r"\1&", line)  # PREVAIL's jset spelling
         m = _ASSUME.match(line.split(";")[0] if "assume" in line else line)
         if m:
             ind, a, op, b = m.groups()
@@ -94,18 +100,29 @@ def lower_assumes(text: str) -> tuple[str, bool]:
     return "\n".join(out) + "\n", used
 
 
+ANY_PC = -1  # an expected error PREVAIL reports without a pc ("too many call stack frames")
+
+
 def _message_pcs(messages) -> set[int]:
     """The pcs of the expected errors. PREVAIL also lists edges it found dead
-    (`"2:5: Code becomes unreachable ..."`): those are not errors and are left out."""
+    (`"2:5: Code becomes unreachable ..."`): those are not errors and are left out. A pc may
+    carry its call stack (`"0/2: ..."`: pc 2 called from pc 0) or a tag (`"1 (counter): ..."`);
+    a message without a pc is `ANY_PC`."""
     pcs = set()
     for m in messages or ():
         if "Code becomes unreachable" in str(m):
             continue
-        mm = re.match(r"\s*(\d+)", str(m))
-        if not mm:
-            raise YamlTestError(f"message without a pc: {m!r}")
-        pcs.add(int(mm.group(1)))
+        mm = re.match(r"\s*(?:\d+/)*(\d+)\b", str(m))
+        pcs.add(int(mm.group(1)) if mm else ANY_PC)
     return pcs
+
+
+def _pcs_match(got: set[int], want: set[int]) -> bool:
+    """Errors at exactly the expected pcs; `ANY_PC` stands for one or more errors anywhere."""
+    if ANY_PC not in want:
+        return got == want
+    rest = want - {ANY_PC}
+    return rest <= got and bool(got)
 
 
 def _options(opts) -> Options:
@@ -175,27 +192,38 @@ def run_case(doc: dict, file: str = "", domain: Any = "zone") -> CaseResult:
         options = _options(doc.get("options"))
         insns, options = _close(options, text, dead)
         pre = [str(c) for c in doc.get("pre") or ()]
-        for c in pre:
-            m = re.fullmatch(r"r10\.stack_offset\s*=\s*(\d+)", c.strip())
-            if m:
-                from dataclasses import replace
-                options = replace(options, stack_top=int(m.group(1)))
+        from dataclasses import replace
+        options = replace(options, stack_top=_stack_top(pre, options.stack_top))
         default_type = "socket_filter" if "skb[" in text else "xdp"  # ld_abs needs an skb
+        maps = _maps(doc.get("maps"))
+        if "maps" not in doc and any(".map_fd=" in c for c in pre) \
+                and not re.search(r"=\s*map_", text):
+            maps = PREVAIL_MAPS
+        pre = _nullable(pre)
         prog = Program(insns, name=name, type=str(doc.get("program-type", default_type)),
-                       maps=_maps(doc.get("maps")), file=file)
-        report = analyze(prog, options, domain=domain, pre=pre)
-        posts = [parse(str(c)) for c in doc.get("post") or ()]
+                       maps=maps, file=file)
+        platform = "linux" if "program-type" in doc else _test_platform()
+        want = _message_pcs(doc.get("messages"))
+        post_strs = [str(c).strip() for c in doc.get("post") or ()]
+        posts = [parse(c) for c in _nullable(post_strs) if c != BOTTOM]
+        report = analyze(prog, options, domain=domain, pre=pre, platform=platform)
     except (AsmError, ConstraintError, YamlTestError) as exc:
         return CaseResult(file, name, False, f"bad test: {exc}")
     except BpfcheckError as exc:  # e.g. malformed control flow: the case fails, others run
-        return CaseResult(file, name, False, f"program rejected before analysis: {exc}")
+        # a rejection before analysis (recursion, calls too deep) is an error at its pc
+        m = re.match(r"\s*pc (\d+):", str(exc))
+        errors = [{"pc": int(m.group(1)) if m else ANY_PC, "message": f"program: {exc}"}]
+        ok = bool(want) and _pcs_match({e["pc"] for e in errors}, want)
+        return CaseResult(file, name, ok, "" if ok else f"program rejected before analysis: {exc}",
+                          errors, [BOTTOM])
     errors = [{"pc": e.pc, "message": f"{e.kind}: {e.message}"} for e in report.errors]
     final = report.exit_state
-    post_text = final.constraints() if final is not None else ["_|_"]
-    want = _message_pcs(doc.get("messages"))
+    post_text = final.constraints() if final is not None else [BOTTOM]
     got = {e.pc for e in report.errors}
     reasons = []
-    if got != want:
+    if BOTTOM in post_strs and final is not None and not final.is_bottom():
+        reasons.append(f"post not entailed: {BOTTOM} (the exit is reachable)")
+    if not _pcs_match(got, want):
         extra = sorted(got - want)
         missing = sorted(want - got)
         if extra:
@@ -209,6 +237,51 @@ def run_case(doc: dict, file: str = "", domain: Any = "zone") -> CaseResult:
         if failed:
             reasons.append("post not entailed: " + ", ".join(failed))
     return CaseResult(file, name, not reasons, "; ".join(reasons), errors, post_text)
+
+
+BOTTOM = "_|_"  # PREVAIL's `post` for "no state reaches the exit"
+
+
+def _stack_top(pre: list[str], default: int) -> int:
+    """r10's stack offset: as `pre` says, else the least multiple of the frame size above
+    every stack offset and cell `pre` names (PREVAIL cases name `r2.stack_offset=504`
+    without r10), else `default`."""
+    top = 0
+    for c in pre:
+        m = re.fullmatch(r"r10\.stack_offset\s*=\s*(\d+)", c.strip())
+        if m:
+            return int(m.group(1))
+        for v in re.findall(r"stack_offset\s*=\s*\[?\s*(\d+)(?:\s*,\s*(\d+))?", c):
+            top = max(top, int(v[1] or v[0]))
+        for a, b in re.findall(r"^s\[(\d+)(?:\.\.\.(\d+))?\]", c.strip()):
+            top = max(top, int(b or a) + 1)
+    if not top:
+        return default
+    return max(512, -(-top // 512) * 512)
+
+
+def _nullable(pre: list[str]) -> list[str]:
+    """PREVAIL writes a maybe-NULL pointer as a pointer whose `svalue` may be 0; bpfcheck as a
+    value of type {number, pointer} (the number being NULL)."""
+    out = list(pre)
+    for i, c in enumerate(pre):
+        m = re.fullmatch(r"(r\d+)\.type\s*=\s*(ctx|stack|packet|shared)", c.strip())
+        if m and any(re.fullmatch(rf"{m.group(1)}\.svalue\s*=\s*\[\s*(0|-\d+)\s*,.*", d.strip())
+                     for d in pre):
+            out[i] = f"{m.group(1)}.type in {{number, {m.group(2)}}}"
+    return out
+
+
+def _test_platform():
+    """PREVAIL's test platform: an xdp context (data, data_end, data_meta at 0, 4, 8) whose
+    program may call every helper."""
+    from dataclasses import replace
+
+    from verifier.platform import get_platform
+    plat = get_platform("linux")
+    types = dict(plat.program_types)
+    types["xdp"] = replace(types["xdp"], helpers=None)
+    return replace(plat, program_types=types)
 
 
 def _not_modelled(st, c) -> bool:
