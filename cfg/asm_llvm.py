@@ -114,6 +114,8 @@ def _goto(m: re.Match) -> Pending:
 def _if(m: re.Match) -> Pending:
     prefix, num, sym, right, target = m.groups()
     width = 32 if prefix == "w" else 64
+    if width == 32 and re.fullmatch(r"r\d+", right.strip()):  # PREVAIL: `if w1 != r2 goto`
+        right = "w" + right.strip()[1:]
     is_reg, value = _operand(right, width)
     cls = isa.CLS_JMP32 if width == 32 else isa.CLS_JMP
     opcode = cls | _JMP_CODE[SYMBOL_JMP[sym]] | (isa.SRC_X if is_reg else isa.SRC_K)
@@ -259,7 +261,9 @@ def _mov(m: re.Match) -> Pending:
     cls = isa.CLS_ALU if width == 32 else isa.CLS_ALU64
     if width == 64 and is_number(right):
         value = parse_int(right)
-        if not -(1 << 31) <= value < (1 << 31):  # does not fit a sign-extended imm: lddw
+        # llvm-mc (and PREVAIL) wrap 2**31..2**32-1 into the imm (`r1 = 0xfffffffe` is -2);
+        # a value that fits no imm32 becomes lddw
+        if not -(1 << 31) <= value < (1 << 32):
             return Pending(_lddw_value(_reg(dp, dn), value))
     if width == 32 and re.fullmatch(r"r\d+", right):  # PREVAIL writes `w2 = r1` for mov32
         right = "w" + right[1:]
