@@ -139,6 +139,16 @@ def _lock(m: re.Match) -> Pending:
     return Pending(_atomic_insn(bits, base, sign, num, SYMBOL_ATOMIC[sym], _reg(sprefix, snum)))
 
 
+def _lock_prevail(m: re.Match) -> Pending:
+    # PREVAIL: `lock *(u32 *)(r2 + 4) += r1 fetch`, `... x= r1` (xchg), `... cx= r1` (cmpxchg)
+    us, bits, base, sign, num, sym, sprefix, snum, fetch = m.groups()
+    if us != "u":
+        raise AsmError("atomic operations take a (u32 *) or (u64 *) address")
+    op = {"x": "xchg", "cx": "cmpxchg"}.get(sym) or (
+        ("fetch_" if fetch else "") + SYMBOL_ATOMIC[sym])
+    return Pending(_atomic_insn(bits, base, sign, num, op, _reg(sprefix, snum)))
+
+
 def _fetch(m: re.Match) -> Pending:
     dprefix, dnum, fn, bits, base, sign, num, sprefix, snum = m.groups()
     op = re.sub(r"^atomic(64)?_", "", fn)  # fetch_add ..., xchg or cmpxchg
@@ -297,6 +307,7 @@ _FORMS: list[tuple[re.Pattern, Callable[[re.Match], Pending]]] = [
         (r"(goto|gotol|may_goto)\s+(\S+)", _goto),
         (rf"if\s+{_REG}\s*({_JSYMS})\s*(\S+?)\s+goto\s+(\S+)", _if),
         (rf"lock\s+{_MEM}\s*({_ASYMS})=\s*{_REG}", _lock),
+        (rf"lock\s+{_MEM}\s*({_ASYMS}|x|cx)=\s*{_REG}(\s+fetch)?", _lock_prevail),
         (rf"{_REG}\s*=\s*((?:atomic(?:64)?_)?(?:fetch_(?:add|or|and|xor)|xchg|cmpxchg))\s*\(\s*"
          rf"\(\s*u(32|64)\s*\*\s*\)\s*\(\s*r(\d+)\s*(?:([+-])\s*({NUM}))?\s*\)\s*,\s*"
          rf"(?:[rw]0\s*,\s*)?{_REG}\s*\)", _fetch),
