@@ -88,7 +88,9 @@ def lower_assumes(text: str) -> tuple[str, bool]:
     condition to a dead end whose state is left out of the exit invariant."""
     out, used = [], False
     for line in text.splitlines():
-        line = _MOVSX.sub(r"\1 = (s\2)\3", line)  # PREVAIL's `r0 s8= r3`
+        line = _MOVSX.sub(lambda m: f"{m[1]} = {m[1][0]}{m[3][1:]}" if m[1][0] == "w" and m[2] == "32"
+                          else f"{m[1]} = (s{m[2]}){m[1][0]}{m[3][1:]}", line)  # `w0 s8= r3`
+        line = line.replace("mva(", "map_val(")  # PREVAIL's `mva(map_by_idx(0)) + 8`
         line = re.sub(r"(\bif\s+[rw]\d+\s*)&==", r"\1&", line)  # PREVAIL's jset spelling
         m = _ASSUME.match(line.split(";")[0] if "assume" in line else line)
         if m:
@@ -110,11 +112,39 @@ def _message_pcs(messages) -> set[int]:
     a message without a pc is `ANY_PC`."""
     pcs = set()
     for m in messages or ():
-        if "Code becomes unreachable" in str(m):
+        if "Code becomes unreachable" in str(m) or _OBSERVATION.match(str(m)):
             continue
         mm = re.match(r"\s*(?:\d+/)*(\d+)\b", str(m))
         pcs.add(int(mm.group(1)) if mm else ANY_PC)
     return pcs
+
+
+_OBSERVATION = re.compile(r"\s*(\S+): observation (\w+) failed at (\w+)")
+
+
+def _observations(doc: dict, final, parse, entails) -> list[str]:
+    """PREVAIL's `observe` entries at the exit (`at: exit`, `point: post`): `consistent` when
+    the constraints are satisfiable together with the final invariant, `entailed` when the
+    observation (as a state) implies every fact of the invariant. Returns the failures as
+    PREVAIL's messages; entries at other labels are not checked."""
+    from verifier.constraints import assume, initial_state
+    failed = []
+    for ob in doc.get("observe") or ():
+        if str(ob.get("at")) != "exit" or str(ob.get("point", "post")) != "post" or final is None:
+            continue
+        mode = str(ob.get("mode", "consistent"))
+        cs = [parse(str(c)) for c in ob.get("constraints") or ()]
+        if mode == "entailed":
+            seen = initial_state([str(c) for c in ob.get("constraints") or ()], type(final.num))
+            ok = all(entails(seen, parse(c)) for c in final.constraints())
+        else:
+            st = final.copy()
+            for c in cs:
+                assume(st, c)
+            ok = not st.is_bottom()
+        if not ok:
+            failed.append(f"exit: observation {mode} failed at post")
+    return failed
 
 
 def _pcs_match(got: set[int], want: set[int]) -> bool:
@@ -232,6 +262,10 @@ def run_case(doc: dict, file: str = "", domain: Any = "zone") -> CaseResult:
                 if _error_pc(e, want) in extra))
         if missing:
             reasons.append(f"no error at {missing}")
+    observed = _observations(doc, final, parse, entails)
+    expected = [str(m).strip() for m in doc.get("messages") or () if _OBSERVATION.match(str(m))]
+    if sorted(observed) != sorted(expected):
+        reasons.append(f"observations failed: {observed}, expected: {expected}")
     if final is not None:
         failed = [c.text for c in posts if not entails(final, c)
                   and not _not_modelled(final, c)]
