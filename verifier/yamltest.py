@@ -312,7 +312,11 @@ def _nullable(pre: list[str]) -> list[str]:
         m = re.fullmatch(r"(r\d+)\.type\s*=\s*(ctx|stack|packet|shared)", c.strip())
         if m and any(re.fullmatch(rf"{m.group(1)}\.svalue\s*=\s*\[\s*(0|-\d+)\s*,.*", d.strip())
                      for d in pre):
-            out[i] = f"{m.group(1)}.type in {{number, {m.group(2)}}}"
+            r = m.group(1)
+            out[i] = f"{r}.type in {{number, {m.group(2)}}}"
+            for j, d in enumerate(pre):  # the number is NULL: its value is 0
+                if re.fullmatch(rf"{r}\.[su]value\s*=\s*\[.*\]", d.strip()):
+                    out[j] = f"{d.strip().split('=')[0]}=0"
     return out
 
 
