@@ -122,7 +122,12 @@ def parse(text: str) -> Pending:
         off = 1 if spec.op in ("sdiv", "smod") else 0
         if _is_reg(ops[1]):
             return Pending(Insn(opcode | isa.SRC_X, dst, reg_number(ops[1], "r"), off))
-        return Pending(Insn(opcode, dst, 0, off, imm32(parse_int(ops[1], "immediate"))))
+        value = parse_int(ops[1], "immediate")
+        if spec.width == 32 and -(1 << 63) <= value < (1 << 64):
+            # a 32-bit op reads only the low 32 bits of its operand, so a wider constant
+            # (`mov32 %r1, 0x876543210`, as bpf_conformance writes) keeps its meaning mod 2**32
+            value &= 0xFFFFFFFF
+        return Pending(Insn(opcode, dst, 0, off, imm32(value)))
     if k == "movsx":
         _want(ops, 2, mnemonic)
         return Pending(Insn(opcode, reg_number(ops[0], "r"), reg_number(ops[1], "r"), variant))

@@ -239,6 +239,21 @@ def test_ubpf_conveniences():
 
 
 @settings(max_examples=50)
+@given(st.sampled_from(["mov32", "add32", "sub32", "or32", "and32", "xor32", "mul32", "div32",
+                        "mod32", "lsh32", "rsh32", "arsh32", "sdiv32", "smod32"]),
+       st.integers(-(1 << 63), (1 << 64) - 1))
+def test_wide_constant_of_a_32_bit_op_keeps_its_low_32_bits(mnemonic, value):
+    # bpf_conformance writes `mov32 %r1, 0x876543210` (lock_cmpxchg32); a 32-bit op reads only
+    # the low 32 bits of its operand, so the constant means the same reduced mod 2**32
+    (insn,) = assemble(f"{mnemonic} %r1, {value}", "ubpf")
+    assert insn.imm % (1 << 32) == value % (1 << 32)
+    assert assemble(f"{mnemonic} %r1, {value % (1 << 32)}", "ubpf") == [insn]
+    wide = (1 << 32) + (value % (1 << 32))
+    with pytest.raises(AsmError, match="out of 32-bit range"):
+        assemble(f"{mnemonic[:-2]} %r1, {wide}", "ubpf")  # the 64-bit op would change meaning
+
+
+@settings(max_examples=50)
 @given(st.integers(-(1 << 63), (1 << 64) - 1))
 def test_lddw_values(value):
     for syntax, text in (("llvm", f"r1 = {value} ll"), ("ubpf", f"lddw %r1, {value}")):
