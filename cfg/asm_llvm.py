@@ -289,6 +289,8 @@ def _alu(m: re.Match) -> Pending:
     op = SYMBOL_ALU[sym]
     signed = op in ("sdiv", "smod")
     code = _ALU_CODE[op[1:] if signed else op]
+    if width == 32 and re.fullmatch(r"r\d+", right.strip()):  # PREVAIL: `w1 >>= r2`
+        right = "w" + right.strip()[1:]
     is_reg, value = _operand(right, width)
     cls = isa.CLS_ALU if width == 32 else isa.CLS_ALU64
     opcode = cls | code | (isa.SRC_X if is_reg else isa.SRC_K)
