@@ -68,7 +68,9 @@ def refine(sem, st: State, cond) -> None:
         type(cond)
         _null_check(st, _Cond(flipped, 64, cond.right, cond.left, True), right, mr, left)
         return
-    if (ml == mr and T.is_single(ml) and ml in T.OFFSET_FIELD and right is not None
+    # one packet, one context, one stack (absolute offsets): offsets order like addresses;
+    # two map values are distinct objects whose addresses say nothing about their offsets
+    if (ml == mr and ml in (T.PACKET, T.CTX, T.STACK) and right is not None
             and cond.width == 64):
         f = T.OFFSET_FIELD[ml]
         a, b = var(left, f), var(right, f)

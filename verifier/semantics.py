@@ -367,6 +367,11 @@ class Semantics:
                         f"`{srcr}.type` = {T.name(ms)}")
                 st.havoc(dst, T.NUMBER)
                 return
+            if md == T.SHARED:
+                # two map values (or one value and global data) are different objects: the
+                # difference of their addresses is not the difference of their offsets
+                st.havoc(dst, T.NUMBER)
+                return
             f = T.OFFSET_FIELD[md]
             st.num.assign(var(dst, "svalue"), E.var(var(dst, f)) - E.var(var(srcr, f)))
             self._only_number(st, dst)
@@ -717,6 +722,11 @@ class Semantics:
         if ml == T.NUMBER and mr == T.NUMBER or self.options.privileged:
             return
         lp, rp = ml & ~T.NUMBER, mr & ~T.NUMBER
+        if spec.width == 32 and (lp or rp):
+            who = insn.dst if lp else insn.src
+            ch.fail(pc, "pointer-compare", f"32-bit comparison of pointer r{who} "
+                    f"({T.name(st.type_of(f'r{who}'))})")
+            return
         if lp and rp:
             if ml != mr or not T.is_single(ml) or ml & ~T.POINTERS:
                 ch.fail(pc, "pointer-compare", f"comparison of pointers of different regions "
