@@ -60,7 +60,7 @@ def test_corpus_every_packet_length(entry):
     program = _program(entry)
     size = _ctx_size(program)
     mon = monitor_program(program, (Input(context_for(program.type, packet_of_length(n), size))
-                                    for n in range(0, 1501, 1 if len(program.insns) < 200 else 37)))
+                                    for n in range(0, 1501, 1 if len(program.insns) < 60 else 13)))
     assert not mon.escapes, "\n".join(map(str, mon.escapes[:5]))
 
 
