@@ -124,8 +124,11 @@ class ArrayMap(Map):
         super().__init__(mdef, memory)
         if self.key_size != 4:
             raise MapError(f"array map {self.name}: key size must be 4, not {self.key_size}")
-        self.stride = _round8(max(1, self.value_size))
         n = self.max_entries
+        # Elements with regions of their own are kept apart by a guard gap, so that an access
+        # running past one element traps in checked runs instead of landing in the next one.
+        gap = GUARD if 1 < n <= MAX_ELEMENT_REGIONS else 0
+        self.stride = _round8(max(1, self.value_size)) + gap
         self.buf = alloc(self.stride * n + 2 * GUARD)
         base = ctypes.addressof(self.buf) + GUARD
         if mdef.initial_value:

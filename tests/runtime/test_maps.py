@@ -161,3 +161,30 @@ def test_hash_map_matches_a_dict_model(ops) -> None:
             model[key] = value
         assert h.update(k(key), value, flags) == expect
     assert {int.from_bytes(kk, "little"): v for kk, v in h.items()} == model
+
+
+def test_reading_past_an_array_element_traps_instead_of_reading_the_next_one():
+    """Elements are kept apart by a guard gap: the checked run is an oracle for map-value
+    bounds (regression: an 8-byte read at offset 16 of a 16-byte value used to land in the
+    next element without a trap)."""
+    from cfg.asm import assemble
+    from cfg.program import MAP_TYPE_IDS, MapDef, Program
+    from runtime import vm
+
+    stats = MapDef("stats", MAP_TYPE_IDS["array"], 4, 16, 4)
+    text = """
+        r1 = 0
+        *(u32 *)(r10 - 4) = r1
+        r1 = map_by_idx(0)
+        r2 = r10
+        r2 += -4
+        call 1
+        if r0 == 0 goto out
+        r0 = *(u64 *)(r0 + {off})
+    out:
+        exit
+    """
+    inside = vm.run(Program(assemble(text.format(off=8)), maps=[stats]))
+    assert inside.error is None
+    past = vm.run(Program(assemble(text.format(off=16)), maps=[stats]))
+    assert past.error is not None and "past the end of stats[0]" in past.error
