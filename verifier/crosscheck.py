@@ -402,6 +402,36 @@ def replay(program, w: Witness, budget: int = REPLAY_BUDGET) -> tuple[bool, str]
     return False, f"reached pc {w.pc}; " + (res.error or f"r0 = {res.r0}")
 
 
+# Properties a memory trap cannot show; `monitor` checks them on every executed instruction.
+MONITORED_KINDS = ("uninit-register", "uninit-stack", "pointer-leak", "helper-arg",
+                   "exit-value")
+
+
+def monitor(program, machine, kinds=MONITORED_KINDS, flagged: dict | None = None):
+    """A trace hook for the checked interpreter that records, at the first pc where the run
+    shows it, a violation that memory traps cannot catch (uninitialised register or stack
+    reads, pointers stored outside the stack, helper memory arguments outside readable or
+    writable regions, exit values out of the program type's range) and, at the pcs in
+    `flagged` (pc -> error kinds the verifier reported there), those kinds too (e.g.
+    arithmetic on a NULL pointer). Returns (hook, findings): (pc, kind, description)."""
+    mon = _Shadow(program).mon
+    state = {"stack": 0, "live": (1 << 1) | (1 << 10)}
+    findings: list[tuple[int, str, str]] = []
+    flagged = flagged or {}
+
+    def trace(pc: int, regs: list, memory) -> None:
+        insn = program.at(pc)
+        if not findings:
+            for kind in (*kinds, *flagged.get(pc, ())):
+                seen = _concrete(program, machine, insn, regs, kind, state)
+                if seen:
+                    findings.append((pc, kind, seen))
+                    break
+        state["stack"] = mon._effects(machine, pc, regs, state["stack"])
+        state["live"] = mon._reg_effects(machine, pc, state["live"])
+    return trace, findings
+
+
 def _concrete(program, machine, insn, regs, kind: str, state) -> str | None:
     """A description of the violation when it shows in the concrete state at the pc."""
     spec = insn.spec
@@ -585,7 +615,9 @@ def run_command(program, w: Witness, stem: str) -> str:
         parts += ["--ctx", stem + ".ctx"]
     if w.maps:
         parts += ["--maps", stem + ".maps.json"]
-    parts += ["--engine", "interp", "--checked"]
+    if w.kind == "termination":  # the run exhausts this budget instead of exiting
+        parts += ["--budget", "100000"]
+    parts += ["--checked"]  # --checked alone picks the interpreter and its safety monitor
     return " ".join(parts)
 
 

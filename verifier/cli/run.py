@@ -32,8 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                        '({"map": {"key hex": "value hex"}})')
     parser.add_argument("--repeat", type=int, default=1, help="run N times (maps persist)")
     chk = parser.add_mutually_exclusive_group()
-    chk.add_argument("--checked", dest="checked", action="store_true", default=True,
-                     help="trap with a detailed message on a bad access (default)")
+    chk.add_argument("--checked", dest="checked", action="store_true", default=None,
+                     help="trap with a detailed message on a bad access (the default), and "
+                          "on the interpreter (chosen when --checked is given) also report "
+                          "uninitialised reads, pointer leaks, bad helper memory arguments "
+                          "and exit values out of range")
     chk.add_argument("--unchecked", dest="checked", action="store_false",
                      help="cheaper trap messages")
     parser.add_argument("--engine", default=None,
@@ -104,9 +107,31 @@ NATIVE_ENGINES = ("jit", "aot")
 
 
 def _choose_engine(args: argparse.Namespace) -> None:
+    explicit_checked = args.checked is True
+    args.checked = args.checked is not False
     if args.engine is None:
         from runtime.engines import default_engine
-        args.engine = "interp" if args.trace else default_engine()
+        args.engine = "interp" if args.trace or explicit_checked else default_engine()
+
+
+def _safety_monitor(args: argparse.Namespace, program, machine):
+    """On checked interpreter runs of Linux programs: the cross-check monitor (None otherwise)."""
+    if args.engine != "interp" or not args.checked or \
+            (getattr(args, "platform", None) or "linux") != "linux":
+        return None
+    from verifier.analyze import analyze
+    from verifier.crosscheck import monitor
+
+    flagged: dict[int, list[str]] = {}
+    if not hasattr(args, "_flagged"):
+        try:
+            report = analyze(program, termination=True)
+            for err in report.errors:
+                flagged.setdefault(err.pc, []).append(err.kind)
+        except Exception:  # noqa: BLE001 - the monitor works without the verifier's hints
+            pass
+        args._flagged = flagged
+    return monitor(program, machine, flagged=args._flagged)
 
 
 def _native_gate_object(args: argparse.Namespace, program) -> None:
@@ -220,24 +245,34 @@ def _run_object(args: argparse.Namespace) -> int:
         if args.engine != "interp":
             raise BpfcheckError("--trace needs the interpreter (--engine interp)")
         repeat = 1
+    violation = None
     for _ in range(repeat):
-        result = machine.run(ctx, budget=args.budget,
-                             trace=_tracer(program) if args.trace else None)
+        hooks = [h for h in (_tracer(program) if args.trace else None,) if h]
+        watch = _safety_monitor(args, program, machine)
+        if watch is not None:
+            hooks.append(watch[0])
+        hook = None if not hooks else hooks[0] if len(hooks) == 1 else \
+            (lambda pc, regs, memory: [h(pc, regs, memory) for h in hooks] and None)
+        result = machine.run(ctx, budget=args.budget, trace=hook)
         trace.extend(result.trace_output)
-        if result.error:
+        if watch is not None and watch[1]:
+            pc, kind, seen = watch[1][0]
+            violation = f"pc {pc}: {kind}: {seen}"
+        if result.error or violation:
             break
     per_run = (time.perf_counter() - start) / repeat
     changed = mapmod.changed(before, mapset.dump())
+    error = result.error or violation
     if args.format == "json":
         print(json.dumps({"program": program.name, "section": program.section,
-                          "r0": None if result.error else result.r0, "error": result.error,
+                          "r0": None if error else result.r0, "error": error,
                           "steps": result.steps, "time_per_run_ns": int(per_run * 1e9),
                           "maps": changed, "trace_output": trace,
                           "packet": result.packet.hex() if result.packet is not None else None},
                          indent=2))
     else:
         print(f"{program.section}/{program.name}: "
-              + (f"error: {result.error}" if result.error else
+              + (f"error: {error}" if error else
                  f"r0 = {result.r0} ({result.r0:#x}{_action(ptype, result.r0)})"))
         steps = f"{result.steps} instructions, " if result.steps >= 0 else ""
         print(f"  {steps}{per_run * 1e6:.1f} us per run ({repeat} run(s), engine "
@@ -246,4 +281,4 @@ def _run_object(args: argparse.Namespace) -> int:
             print(f"  map {name}: {json.dumps(contents, sort_keys=True)}")
         for line in trace:
             print(f"  trace: {line}")
-    return 1 if result.error else 0
+    return 1 if error else 0
