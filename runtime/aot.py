@@ -546,11 +546,6 @@ class AotMachine(NativeMachine):
 
 def run(program: Program, **kwargs) -> Result:
     """Run `program` once as compiled C; the keyword arguments are those of `runtime.vm.run`."""
-    from runtime.vm import make_context
+    from runtime import vm
 
-    ptype = kwargs.pop("program_type", None) or program.type
-    context = make_context(kwargs.pop("ctx", None), kwargs.pop("mem", None),
-                           kwargs.pop("packet", None), ptype)
-    m = AotMachine(program, kwargs.pop("maps", None), kwargs.pop("helpers", None),
-                kwargs.pop("checked", True), kwargs.pop("seed", 0))
-    return m.run(context, kwargs.pop("budget", 10_000_000), kwargs.pop("trace", None))
+    return vm.run(program, engine=AotMachine, **kwargs)

@@ -608,17 +608,40 @@ class Machine:
         self.ctx = None
 
     # --- running -----------------------------------------------------------------------
+    # Per-run set-up and the result, shared by every engine built on this machine.
+    def context_regions(self) -> list[Region]:
+        """The distinct regions of the installed context (packet and meta share a buffer)."""
+        inst = self.ctx
+        return list({id(r): r for r in (inst.ctx, inst.packet, inst.meta, inst.mem)
+                     if r is not None}.values())
+
+    def install_context(self, context: ctxmod.Context | None) -> None:
+        """Drop the previous run's context regions and install `context`."""
+        if self.ctx is not None:
+            for r in self.context_regions():
+                self.memory.remove(r)
+        self.ctx = ctxmod.install(context or ctxmod.Context("none"), self.memory)
+        self.invalidate()
+
+    def reset_run_state(self) -> None:
+        """Forget what the previous run left: frames, output, tail calls, budgets."""
+        self.frames.clear()
+        self.trace_output = []
+        self.tail_calls = 0
+        self.may_goto_left = MAY_GOTO_LIMIT
+        self.redirect = None
+
+    def result(self, r0: int, error: str | None, steps: int, pc: int | None) -> Result:
+        """The Result of a run that ended with these values."""
+        packet = self.ctx.packet_bytes() if self.ctx.context.kind in ("xdp", "skb") else None
+        return Result(r0 & M64, error, steps, packet, self.ctx.mem_bytes(), self.maps,
+                      list(self.trace_output), pc)
+
     def run(self, context: ctxmod.Context | None = None, budget: int = 10_000_000,
             trace: Trace | None = None) -> Result:
         """Run the program once on `context` (a fresh stack; maps persist across runs)."""
         memory = self.memory
-        if self.ctx is not None:  # drop the previous run's context regions
-            old = {id(r): r for r in (self.ctx.ctx, self.ctx.packet, self.ctx.meta,
-                                      self.ctx.mem) if r is not None}
-            for r in old.values():
-                memory.remove(r)
-        self.ctx = ctxmod.install(context or ctxmod.Context("none"), memory)
-        self.invalidate()
+        self.install_context(context)
         for r in self.stack[:self.deepest + 1]:  # frames the last run used (deterministic)
             ctypes.memset(r.start, 0, STACK_SIZE)
         self.deepest = 0
@@ -626,11 +649,7 @@ class Machine:
         regs[:] = [0] * 11
         regs[1], regs[2] = self.ctx.r1, self.ctx.r2
         regs[10] = self.stack_tops[0]
-        self.frames.clear()
-        self.trace_output = []
-        self.tail_calls = 0
-        self.may_goto_left = MAY_GOTO_LIMIT
-        self.redirect = None
+        self.reset_run_state()
         ops = self.ops = self.program_ops
         pc, done, error, err_pc = 0, 0, None, None
         while True:
@@ -665,9 +684,7 @@ class Machine:
                 err_pc = exc.pc if exc.pc is not None else pc
                 error = f"pc {err_pc}: {exc.detail}"
                 break
-        return Result(regs[0] & M64, error, done, self.ctx.packet_bytes()
-                      if self.ctx.context.kind in ("xdp", "skb") else None,
-                      self.ctx.mem_bytes(), self.maps, list(self.trace_output), err_pc)
+        return self.result(regs[0], error, done, err_pc)
 
 
 def make_context(ctx: bytes | ctxmod.Context | None = None, mem: bytes | None = None,
@@ -688,11 +705,12 @@ def run(program: Program, *, ctx: bytes | ctxmod.Context | None = None,
         mem: bytes | None = None, packet: bytes | None = None, maps: MapSet | None = None,
         helpers: dict[int, Callable] | None = None, budget: int = 10_000_000,
         checked: bool = True, trace: Trace | None = None, seed: int = 0,
-        program_type: str | None = None) -> Result:
-    """Run `program` once on the interpreter (see the module docstring)."""
+        program_type: str | None = None, engine: Callable | None = None) -> Result:
+    """Run `program` once on the interpreter, or on `engine` (a Machine subclass such as the
+    JITs; see the module docstring)."""
     ptype = program_type or program.type
     context = make_context(ctx, mem, packet, ptype)
-    machine = Machine(program, maps, helpers, checked, seed)
+    machine = (engine or Machine)(program, maps, helpers, checked, seed)
     try:
         return machine.run(context, budget, trace)
     finally:

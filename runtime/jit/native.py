@@ -21,7 +21,7 @@ from cfg.program import Program
 from runtime import context as ctxmod
 from runtime.maps import ArrayMap, MapSet
 from runtime.memory import GUARD, M64, PACK, Region, VmError
-from runtime.vm import MAX_FRAMES, MAX_TAIL_CALLS, MAY_GOTO_LIMIT, STACK_SIZE, Machine, Result
+from runtime.vm import MAX_FRAMES, MAY_GOTO_LIMIT, STACK_SIZE, Machine, Result
 from runtime.jit.x86_64 import JitLinks, NativeProgram, _Libc, compile_native
 
 HELPER_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
@@ -220,11 +220,6 @@ class NativeMachine(Machine):
             PACK[width](inst.ctx.buf, base + off, get() & ((1 << (8 * width)) - 1))
 
     # --- running -------------------------------------------------------------------------
-    def _regions(self) -> list[Region]:
-        inst = self.ctx
-        return [r for r in {id(r): r for r in (inst.ctx, inst.packet, inst.meta, inst.mem)
-                            if r is not None}.values()]
-
     def _install(self, context: ctxmod.Context) -> None:
         """Place the context in memory. Running again on an equal context only restores the
         bytes and bounds saved after the first installation: the per-call cost stays small."""
@@ -238,15 +233,12 @@ class NativeMachine(Machine):
             if memory.epoch != self._epoch:
                 self.invalidate()
             return
-        if self.ctx is not None:
-            for r in self._regions():
-                memory.remove(r)
-        self.ctx = ctxmod.install(context, memory)
+        self.install_context(context)
         self._lower_packet(self.ctx)
         self._sync_ctx()
         self.invalidate()
         saved = []
-        for r in self._regions():
+        for r in self.context_regions():
             size = ctypes.sizeof(r.buf)
             saved.append((r, r.start, r.end, r.base, ctypes.string_at(r.base, size)))
         self._snapshot = (context, saved)
@@ -259,9 +251,7 @@ class NativeMachine(Machine):
             raise BpfcheckError("the native JIT cannot trace instructions; use the interpreter")
         self._install(context or ctxmod.Context("none"))
         ctypes.memset(self._jit_stack.start, 0, self._jit_stack.end - self._jit_stack.start)
-        self.trace_output = []
-        self.tail_calls = 0
-        self.redirect = None
+        self.reset_run_state()
         self._error, self._aborted = None, False
         self._cells[0], self._cells[1] = 0, MAY_GOTO_LIMIT
         r0 = self.native(self.ctx.r1, self.ctx.r2)
@@ -274,18 +264,11 @@ class NativeMachine(Machine):
                 error = f"pc {exc.pc}: {exc.detail}" if exc.pc is not None else exc.detail
             else:
                 error = f"{type(exc).__name__}: {exc}"
-        packet = (self.ctx.packet_bytes() if self.ctx.context.kind in ("xdp", "skb") else None)
-        return Result(r0 & M64, error, -1, packet, self.ctx.mem_bytes(), self.maps,
-                      list(self.trace_output), None)
+        return self.result(r0, error, -1, None)
 
 
 def run(program: Program, **kwargs) -> Result:
     """Run `program` once natively; the keyword arguments are those of `runtime.vm.run`."""
-    from runtime.vm import make_context
+    from runtime import vm
 
-    ptype = kwargs.pop("program_type", None) or program.type
-    context = make_context(kwargs.pop("ctx", None), kwargs.pop("mem", None),
-                           kwargs.pop("packet", None), ptype)
-    machine = NativeMachine(program, kwargs.pop("maps", None), kwargs.pop("helpers", None),
-                            kwargs.pop("checked", True), kwargs.pop("seed", 0))
-    return machine.run(context, kwargs.pop("budget", 10_000_000), kwargs.pop("trace", None))
+    return vm.run(program, engine=NativeMachine, **kwargs)

@@ -9,6 +9,7 @@ model. It runs wherever CPython does.
 """
 from __future__ import annotations
 
+import ctypes
 import re
 from typing import Callable
 
@@ -19,7 +20,7 @@ from cfg.program import Program
 from runtime import context as ctxmod
 from runtime.maps import MapSet
 from runtime.memory import M64, VmError
-from runtime.vm import (_ALU32, _ALU64, _JMP, MAX_FRAMES, MAY_GOTO_LIMIT, STACK_SIZE, Machine,
+from runtime.vm import (_ALU32, _ALU64, _JMP, MAX_FRAMES, STACK_SIZE, Machine,
                         Result, _Abort, _alu_imm, _jmp_imm, _sdiv, _smod)
 
 M32 = 0xFFFFFFFF
@@ -260,7 +261,7 @@ class _Codegen:
                 "    while True:"]
         body: list[str] = []
         self._tree(body, blocks, 2)
-        body.append(f"        raise VmError(f'jump to {{pc}}, which is not an instruction', pc)")
+        body.append("        raise VmError(f'jump to {pc}, which is not an instruction', pc)")
         source = "\n".join(head + body) + "\n"
         # masks as literals: a constant load is cheaper than a global lookup
         source = re.sub(r"\bM64\b", "0xFFFFFFFFFFFFFFFF", re.sub(r"\bM32\b", "0xFFFFFFFF", source))
@@ -350,21 +351,10 @@ class PyJitMachine(Machine):
         """Run once; same result as the interpreter (`trace` is not supported)."""
         if trace is not None:
             raise BpfcheckError("the portable JIT cannot trace instructions; use the interpreter")
-        memory = self.memory
-        if self.ctx is not None:
-            for r in {id(r): r for r in (self.ctx.ctx, self.ctx.packet, self.ctx.meta,
-                                         self.ctx.mem) if r is not None}.values():
-                memory.remove(r)
-        self.ctx = ctxmod.install(context or ctxmod.Context("none"), memory)
-        self.invalidate()
-        import ctypes
+        self.install_context(context)
         for r in self.stack:
             ctypes.memset(r.start, 0, STACK_SIZE)
-        self.frames.clear()
-        self.trace_output = []
-        self.tail_calls = 0
-        self.may_goto_left = MAY_GOTO_LIMIT
-        self.redirect = None
+        self.reset_run_state()
         fn, steps, error, err_pc, r0 = self.function, 0, None, None, 0
         while True:
             try:
@@ -384,6 +374,4 @@ class PyJitMachine(Machine):
                 error = f"pc {exc.pc}: {exc.detail}" if exc.pc is not None else exc.detail
                 r0 = self.regs[0]
                 break
-        packet = self.ctx.packet_bytes() if self.ctx.context.kind in ("xdp", "skb") else None
-        return Result(r0 & M64, error, steps, packet, self.ctx.mem_bytes(), self.maps,
-                      list(self.trace_output), err_pc)
+        return self.result(r0, error, steps, err_pc)
