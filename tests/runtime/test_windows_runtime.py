@@ -15,6 +15,7 @@ from cfg.asm import assemble
 from cfg.elf import load_object
 from cfg.errors import BpfcheckError
 from cfg.program import MapDef, Program
+from runtime import packets as P
 from runtime import windows
 from runtime.helpers import HELPERS
 from runtime.maps import ProgArrayMap
@@ -28,35 +29,30 @@ if shutil.which("cc") or shutil.which("gcc") or shutil.which("clang"):
     ENGINES.append("aot")
 
 
-def _eth(proto: int, payload: bytes) -> bytes:
-    return bytes(6 * [0x02]) + bytes(6 * [0x04]) + struct.pack("!H", proto) + payload
+def _udp(dport: int) -> bytes:
+    return P.udp(40000, dport, b"hello!")
 
 
 def _ipv4(proto: int, l4: bytes, src: int = 0x0A000002, ttl: int = 64) -> bytes:
-    return struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(l4), 1, 0, ttl, proto, 0, src,
-                       0x0A000001) + l4
+    return P.ipv4(proto, l4, src=src, dst=0x0A000001, ttl=ttl)
 
 
-def _udp(dport: int, payload: bytes = b"hello!") -> bytes:
-    return struct.pack("!HHHH", 40000, dport, 8 + len(payload), 0) + payload
+def _ipv6(l4: bytes, hop_limit: int = 64, dst0: int = 0x20) -> bytes:
+    return P.ipv6(P.PROTO_UDP, l4, src=bytes(range(16)), dst=bytes([dst0]) + bytes(15),
+                  hop_limit=hop_limit)
 
 
-def _ipv6(nexthdr: int, l4: bytes, hop_limit: int = 64, dst0: int = 0x20) -> bytes:
-    return (struct.pack("!IHBB", 0x60000000, len(l4), nexthdr, hop_limit) + bytes(range(16))
-            + bytes([dst0]) + bytes(15) + l4)
-
-
-TCP_SYN = struct.pack("!HHIIHHHH", 40000, 80, 1, 0, 0x5002, 512, 0, 0)
+TCP_SYN = P.tcp(40000, 80)
 PACKETS = [
-    _eth(0x0800, _ipv4(17, _udp(9))),            # UDP discard port
-    _eth(0x0800, _ipv4(17, _udp(7))),            # UDP echo
-    _eth(0x0800, _ipv4(17, _udp(53), src=0x0A0000FE)),
-    _eth(0x0800, _ipv4(6, TCP_SYN)),
-    _eth(0x0800, _ipv4(6, TCP_SYN, ttl=0)),
-    _eth(0x86DD, _ipv6(17, _udp(53), hop_limit=1)),
-    _eth(0x86DD, _ipv6(17, _udp(53), dst0=0xFF)),
-    _eth(0x88B5, b"\x00\x01\x02\x03" + _ipv4(17, _udp(9))),  # the untag program's EtherType
-    _eth(0x0806, bytes(28)),
+    P.eth(P.ETH_IPV4, _ipv4(17, _udp(9))),            # UDP discard port
+    P.eth(P.ETH_IPV4, _ipv4(17, _udp(7))),            # UDP echo
+    P.eth(P.ETH_IPV4, _ipv4(17, _udp(53), src=0x0A0000FE)),
+    P.eth(P.ETH_IPV4, _ipv4(6, TCP_SYN)),
+    P.eth(P.ETH_IPV4, _ipv4(6, TCP_SYN, ttl=0)),
+    P.eth(P.ETH_IPV6, _ipv6(_udp(53), hop_limit=1)),
+    P.eth(P.ETH_IPV6, _ipv6(_udp(53), dst0=0xFF)),
+    P.eth(0x88B5, b"\x00\x01\x02\x03" + _ipv4(17, _udp(9))),  # the untag program's EtherType
+    P.eth(P.ETH_ARP, bytes(28)),
     bytes(10),                                   # runt
 ]
 SOCKADDR_IN = lambda port: struct.pack("<H", 2) + struct.pack("!H", port) + bytes(12)  # noqa: E731
