@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
-import re
 import struct
-from pathlib import Path
 
 import pytest
-import yaml
 from elftools.elf.elffile import ELFFile
 
-CORPUS = Path(__file__).resolve().parents[2] / "corpus"
-EM_BPF = 247
+import _manifest_checks as checks
+
+CORPUS = checks.CORPUS
+EM_BPF = checks.EM_BPF
 KINDS = {
     "packet-bounds", "stack-bounds", "ctx-access", "map-value-bounds", "null-deref",
     "uninit-register", "uninit-stack", "pointer-leak", "helper-arg", "termination",
@@ -20,21 +19,14 @@ KINDS = {
 }
 TYPES = {"xdp", "sched_cls", "socket_filter", "kprobe", "tracepoint", "cgroup_skb"}
 KERNEL = {"accept", "reject", "not-loadable"}
-BUG_RE = re.compile(r"/\*\s*BUG:\s*([a-z-]+)\s*\*/")
 
 
-def _manifest() -> list[dict]:
-    """The manifest's program entries."""
-    with (CORPUS / "manifest.yaml").open() as fh:
-        return yaml.safe_load(fh)["programs"]
 
-
-PROGRAMS = [p for p in _manifest() if p["platform"] == "linux"]  # windows: test_windows_manifest.py
+PROGRAMS = checks.manifest("linux")
 OBJECTS = sorted({p["object"] for p in PROGRAMS})
 
 
-def _id(entry: dict) -> str:
-    return f'{entry["object"]}:{entry["function"]}'
+_id = checks.entry_id
 
 
 def test_corpus_size_and_mix() -> None:
@@ -63,48 +55,8 @@ def test_entries_are_unique_and_well_formed() -> None:
             assert p.get(field, "accept") in KERNEL, _id(p)
 
 
-@pytest.mark.parametrize("entry", PROGRAMS, ids=_id)
-def test_source_defines_the_program(entry: dict) -> None:
-    src = CORPUS / entry["source"]
-    assert src.is_file(), src
-    text = src.read_text()
-    pattern = rf'^SEC\("{re.escape(entry["section"])}"\)\nint {entry["function"]}\('
-    assert re.search(pattern, text, re.M), f"{src.name} lacks {entry['section']}/{entry['function']}"
-
-
-@pytest.mark.parametrize("entry", [p for p in PROGRAMS if p["verdict"] == "reject"], ids=_id)
-def test_reject_line_holds_its_bug_marker(entry: dict) -> None:
-    lines = (CORPUS / entry["source"]).read_text().splitlines()
-    assert 1 <= entry["line"] <= len(lines)
-    marker = BUG_RE.search(lines[entry["line"] - 1])
-    assert marker is not None, f"{entry['source']}:{entry['line']} has no BUG marker"
-    assert marker.group(1) == entry["kind"]
-
-
-def test_every_bug_marker_has_an_entry() -> None:
-    listed = {(p["source"], p["line"], p["kind"]) for p in PROGRAMS if p["verdict"] == "reject"}
-    found = set()
-    for src in sorted((CORPUS / "src").glob("*.[ch]")):
-        for no, line in enumerate(src.read_text().splitlines(), 1):
-            if "BUG:" in line:
-                marker = BUG_RE.search(line)
-                assert marker is not None, f"{src.name}:{no}: malformed BUG marker"
-                found.add((f"src/{src.name}", no, marker.group(1)))
-    assert found == listed
-
-
 def test_every_source_is_in_the_manifest() -> None:
-    sources = {f"src/{p.name}" for p in (CORPUS / "src").glob("*.c")}
-    assert sources == {p["source"] for p in PROGRAMS}
-    assert {f"build/{Path(s).stem}.o" for s in sources} == set(OBJECTS)
-
-
-@pytest.mark.parametrize("obj", OBJECTS)
-def test_object_is_a_bpf_elf(obj: str) -> None:
-    head = (CORPUS / obj).read_bytes()[:20]
-    assert head[:4] == b"\x7fELF"
-    assert head[4] == 2 and head[5] == 1, "ELF64, little-endian"
-    assert struct.unpack_from("<H", head, 18)[0] == EM_BPF
+    checks.every_source_is_in_the_manifest(PROGRAMS, "src", "build")
 
 
 @pytest.mark.parametrize("obj", OBJECTS)
@@ -182,3 +134,22 @@ def test_manifest_is_generated_from_the_sources() -> None:
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     assert gen.entries() == PROGRAMS, "run: python3 corpus/gen_manifest.py"
+
+
+@pytest.mark.parametrize("entry", PROGRAMS, ids=_id)
+def test_source_defines_the_program(entry: dict) -> None:
+    checks.source_defines_the_program(entry)
+
+
+@pytest.mark.parametrize("entry", [p for p in PROGRAMS if p["verdict"] == "reject"], ids=_id)
+def test_reject_line_holds_its_bug_marker(entry: dict) -> None:
+    checks.reject_line_holds_its_bug_marker(entry)
+
+
+def test_every_bug_marker_has_an_entry() -> None:
+    checks.every_bug_marker_has_an_entry(PROGRAMS, "src")
+
+
+@pytest.mark.parametrize("obj", OBJECTS)
+def test_object_is_a_bpf_elf(obj: str) -> None:
+    checks.object_is_a_bpf_elf(obj)

@@ -15,12 +15,13 @@ import struct
 from pathlib import Path
 
 import pytest
-import yaml
 from elftools.elf.elffile import ELFFile
 
-CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+import _manifest_checks as checks
+
+CORPUS = checks.CORPUS
 WINDOWS = CORPUS / "windows"
-EM_BPF = 247
+EM_BPF = checks.EM_BPF
 KINDS = {
     "packet-bounds", "stack-bounds", "ctx-access", "map-value-bounds", "null-deref",
     "uninit-register", "uninit-stack", "pointer-leak", "helper-arg", "termination",
@@ -56,22 +57,15 @@ CONTEXT_STRUCTS = {"xdp": "xdp_md", "bind": "_bind_md", "cgroup_sock_addr": "bpf
                    "sock_ops": "bpf_sock_ops"}
 WINDOWS_MAP_TYPES = set(range(1, 15))
 LEGACY_MAP_SIZE = 32  # struct _ebpf_map_definition_in_file: eight u32
-BUG_RE = re.compile(r"/\*\s*BUG:\s*([a-z-]+)\s*\*/")
 OPCODE_CALL, OPCODE_LDDW = 0x85, 0x18
 
 
-def _manifest() -> list[dict]:
-    """The manifest's Windows program entries."""
-    with (CORPUS / "manifest.yaml").open() as fh:
-        return [p for p in yaml.safe_load(fh)["programs"] if p["platform"] == "windows"]
 
-
-PROGRAMS = _manifest()
+PROGRAMS = checks.manifest("windows")
 OBJECTS = sorted({p["object"] for p in PROGRAMS})
 
 
-def _id(entry: dict) -> str:
-    return f'{entry["object"]}:{entry["function"]}'
+_id = checks.entry_id
 
 
 def _function_code(elf: ELFFile, section: str, function: str) -> bytes:
@@ -124,54 +118,15 @@ def test_entries_are_unique_and_well_formed() -> None:
             assert not Path(p["source"]).name.startswith("bad_"), _id(p)
 
 
-@pytest.mark.parametrize("entry", PROGRAMS, ids=_id)
-def test_source_defines_the_program(entry: dict) -> None:
-    src = CORPUS / entry["source"]
-    text = src.read_text()
-    pattern = rf'^SEC\("{re.escape(entry["section"])}"\)\nint {entry["function"]}\('
-    assert re.search(pattern, text, re.M), f"{src.name} lacks {entry['section']}/{entry['function']}"
-
-
 def test_sources_include_only_our_header() -> None:
     for src in sorted((WINDOWS / "src").glob("*.[ch]")):
         includes = re.findall(r"^\s*#\s*include\s*(\S+)", src.read_text(), re.M)
         assert includes == ([] if src.suffix == ".h" else ['"ebpf_windows.h"']), src.name
 
 
-@pytest.mark.parametrize("entry", [p for p in PROGRAMS if p["verdict"] == "reject"], ids=_id)
-def test_reject_line_holds_its_bug_marker(entry: dict) -> None:
-    lines = (CORPUS / entry["source"]).read_text().splitlines()
-    assert 1 <= entry["line"] <= len(lines)
-    marker = BUG_RE.search(lines[entry["line"] - 1])
-    assert marker is not None, f"{entry['source']}:{entry['line']} has no BUG marker"
-    assert marker.group(1) == entry["kind"]
-
-
-def test_every_bug_marker_has_an_entry() -> None:
-    listed = {(p["source"], p["line"], p["kind"]) for p in PROGRAMS if p["verdict"] == "reject"}
-    found = set()
-    for src in sorted((WINDOWS / "src").glob("*.[ch]")):
-        for no, line in enumerate(src.read_text().splitlines(), 1):
-            if "BUG:" in line:
-                marker = BUG_RE.search(line)
-                assert marker is not None, f"{src.name}:{no}: malformed BUG marker"
-                found.add((f"windows/src/{src.name}", no, marker.group(1)))
-    assert found == listed
-
-
 def test_every_source_is_in_the_manifest() -> None:
-    sources = {f"windows/src/{p.name}" for p in (WINDOWS / "src").glob("*.c")}
-    assert sources == {p["source"] for p in PROGRAMS}
-    assert {f"windows/build/{Path(s).stem}.o" for s in sources} == set(OBJECTS)
+    checks.every_source_is_in_the_manifest(PROGRAMS, "windows/src", "windows/build")
     assert {f"windows/build/{p.name}" for p in (WINDOWS / "build").glob("*.o")} == set(OBJECTS)
-
-
-@pytest.mark.parametrize("obj", OBJECTS)
-def test_object_is_a_bpf_elf(obj: str) -> None:
-    head = (CORPUS / obj).read_bytes()[:20]
-    assert head[:4] == b"\x7fELF"
-    assert head[4] == 2 and head[5] == 1, "ELF64, little-endian"
-    assert struct.unpack_from("<H", head, 18)[0] == EM_BPF
 
 
 @pytest.mark.parametrize("obj", OBJECTS)
@@ -274,3 +229,22 @@ def test_the_windows_platform_table_agrees_with_the_corpus_header() -> None:
         assert {h.id for h in pt.own_helpers} == TYPE_HELPERS[entry["type"]], _id(entry)
     assert GENERAL_HELPERS <= set(platform.helpers)
     assert WINDOWS_MAP_TYPES <= set(platform.map_types)
+
+
+@pytest.mark.parametrize("entry", PROGRAMS, ids=_id)
+def test_source_defines_the_program(entry: dict) -> None:
+    checks.source_defines_the_program(entry)
+
+
+@pytest.mark.parametrize("entry", [p for p in PROGRAMS if p["verdict"] == "reject"], ids=_id)
+def test_reject_line_holds_its_bug_marker(entry: dict) -> None:
+    checks.reject_line_holds_its_bug_marker(entry)
+
+
+def test_every_bug_marker_has_an_entry() -> None:
+    checks.every_bug_marker_has_an_entry(PROGRAMS, "windows/src")
+
+
+@pytest.mark.parametrize("obj", OBJECTS)
+def test_object_is_a_bpf_elf(obj: str) -> None:
+    checks.object_is_a_bpf_elf(obj)
