@@ -15,7 +15,7 @@ from domains.bounds import Interval
 from domains.linear import LinearExpression as E
 from domains.linear import eq, le, lt, ne
 from verifier import types as T
-from verifier.semantics import HALF64, MASK64, _low32, meet_var, sync, views
+from verifier.sem_numbers import MASK64, _low32, meet_var, sync, views
 from verifier.state import State, var
 
 U32 = M.full_range(32, False)
