@@ -11,6 +11,21 @@ from verifier.stack import cell_name
 from verifier.state import PACKET_SIZE, META_OFFSET, State, var
 
 
+OLD, CMP, NEW = "atomic.old", "atomic.cmp", "atomic.new"  # scratch values of one atomic
+
+
+def _copy_low(st: State, dst: str, src: str, size: int) -> None:
+    """dst := the low `size` bytes of the number src, zero-extended (a store's or a 32-bit
+    fetch's truncation); an exact copy, keeping relations, when nothing is cut off."""
+    if size < 8:
+        s, u = views(st, src)
+        if not u.hi < (1 << (size * 8)):
+            r = M.truncate(u, size * 8, False).meet(M.truncate(s, size * 8, False))
+            set_number(st, dst, r, r)
+            return
+    st.copy_value(dst, src)
+
+
 class MemorySemantics:
     """Mixin of `verifier.semantics.Semantics`: loads, stores, atomics and lddw."""
 
@@ -166,12 +181,7 @@ class MemorySemantics:
             if st.type_of(srcr) != T.NUMBER:
                 st.stack.mark_ptr(lo, hi)
                 return
-            s, u = views(st, srcr)
-            if u.hi < (1 << (size * 8)):
-                st.copy_value(name, srcr)
-            else:
-                r = M.truncate(u, size * 8, False).meet(M.truncate(s, size * 8, False))
-                set_number(st, name, r, r)
+            _copy_low(st, name, srcr, size)
         else:
             c = insn.imm & ((1 << (size * 8)) - 1) if size < 8 else insn.imm & MASK64
             st.set_const(name, c)
@@ -187,6 +197,8 @@ class MemorySemantics:
                              self.options.privileged)
         if st.type_of(f"r{insn.src}") != T.NUMBER:
             st.havoc(f"r{insn.src}", T.NUMBER)
+        if m == T.STACK and self._stack_atomic(st, pc, insn, spec, ch):
+            return
         if m & T.STACK:
             iv = st.interval(f"r{insn.dst}", "stack_offset")
             if isinstance(iv.lo, int) and isinstance(iv.hi, int):
@@ -197,6 +209,52 @@ class MemorySemantics:
             set_number(st, "r0", ws, wu)
         elif spec.op.startswith("fetch") or spec.op == "xchg":
             set_number(st, f"r{insn.src}", ws, wu)
+
+    def _stack_atomic(self, st: State, pc: int, insn, spec, ch: C.Checker) -> bool:
+        """An atomic on one stack cell holding a number (or bytes of known value): compute
+        the new cell and the fetched old value like the ALU would. False: not that case."""
+        iv = st.interval(f"r{insn.dst}", "stack_offset")
+        if not iv.is_singleton():
+            return False
+        size, o = spec.size, iv.lo + insn.off
+        cell = st.stack.cell(o, size)
+        if cell is None:
+            known = self._known_bytes(st, o, o + size)
+            if known is None:
+                return False
+            self._kill_stack(st, o, o + size, True)
+            self._const_cell(st, o, known)
+            cell = cell_name(o, size)
+        if st.type_of(cell) != T.NUMBER:
+            return False
+        src = f"r{insn.src}"
+        op = spec.op.removeprefix("fetch_")
+        st.copy_value(OLD, cell)
+        if op == "cmpxchg":
+            C.check_init(ch, st, pc, 0)
+            if st.type_of("r0") != T.NUMBER:
+                st.remove(OLD)
+                return False
+            _copy_low(st, CMP, "r0", size)
+            expected, found = st.interval(CMP, "uvalue"), st.interval(OLD, "uvalue")
+            if expected.is_singleton() and expected == found:
+                _copy_low(st, cell, src, size)
+            elif not expected.meet(found).is_bottom():
+                _copy_low(st, NEW, src, size)
+                ns, nu = views(st, NEW)
+                cs, cu = views(st, cell)
+                set_number(st, cell, ns.join(cs), nu.join(cu))
+            st.remove(CMP)
+            st.remove(NEW)
+            _copy_low(st, "r0", OLD, size)
+        elif op == "xchg":
+            _copy_low(st, cell, src, size)
+        else:
+            self._number_op(st, cell, op, spec.width, insn.src, 0)
+        if spec.op.startswith("fetch") or op == "xchg":
+            _copy_low(st, src, OLD, size)
+        st.remove(OLD)
+        return True
 
     def _lddw(self, st, pc, insn, spec, ch, depth) -> None:
         from cfg import isa
