@@ -26,6 +26,9 @@ from cfg.program import MapDef, Program
 SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(platform.machine(), 321)
 BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM = 0, 1, 2, 3
 BPF_MAP_GET_NEXT_KEY, BPF_PROG_LOAD, BPF_PROG_TEST_RUN = 4, 5, 10
+BPF_OBJ_GET_INFO_BY_FD = 15
+PROG_INFO_SIZE = 256   # bpf_prog_info: jited_prog_len at 16, jited_prog_insns at 24
+JIT_ENABLE = "/proc/sys/net/core/bpf_jit_enable"
 PROG_TYPES = {"socket_filter": 1, "kprobe": 2, "sched_cls": 3, "sched_act": 4,
               "tracepoint": 5, "xdp": 6, "cgroup_skb": 8}
 ATTR_SIZE = 160
@@ -82,6 +85,19 @@ def available() -> tuple[bool, str]:
             except OSError as exc:
                 _AVAILABLE = (False, f"no bpf syscall: {exc}")
     return _AVAILABLE
+
+
+def jit_enabled(path: str | None = None) -> tuple[bool, str]:
+    """(True, "") when the kernel compiles BPF programs to native code, else (False, why)."""
+    path = path or JIT_ENABLE
+    try:
+        with open(path, encoding="ascii") as f:
+            value = f.read().strip()
+    except OSError as exc:
+        return False, f"cannot read {path}: {exc.strerror}"
+    if value in ("1", "2"):
+        return True, ""
+    return False, f"the kernel's BPF JIT is disabled ({path} = {value})"
 
 
 # --- maps -------------------------------------------------------------------------------------
@@ -267,6 +283,37 @@ def test_run(fd: int, data: bytes = b"", ctx: bytes | None = None, repeat: int =
                    duration)
 
 
+def jited_code(fd: int) -> bytes:
+    """The native code the kernel's JIT made for a loaded program (BPF_OBJ_GET_INFO_BY_FD's
+    jited_prog_insns); b"" when it was not JIT-compiled or the kernel hides it."""
+    def info(buf_len: int, buf) -> bytearray:
+        out = ctypes.create_string_buffer(PROG_INFO_SIZE)
+        struct.pack_into("<IIQ", out, 16, buf_len, 0, _ptr(buf))
+        attr = _attr()
+        struct.pack_into("<IIQ", attr, 0, fd, PROG_INFO_SIZE, _ptr(out))
+        bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
+        return bytearray(out.raw)
+
+    size = struct.unpack_from("<I", info(0, None), 16)[0]
+    if not size:
+        return b""
+    code = ctypes.create_string_buffer(size)
+    got, _xlated, address = struct.unpack_from("<IIQ", info(size, code), 16)
+    return code.raw[:got] if address else b""
+
+
+def high_half(insns: list[Insn]) -> list[Insn]:
+    """`insns` with every exit of the entry function returning r0 >> 32 instead of r0 (the
+    kernel reports a u32 retval: running both programs gives the whole r0)."""
+    starts = sorted(_function_starts(insns))
+    main_end = starts[1] if len(starts) > 1 else (1 << 62)
+    pcs = isa.slot_offsets(insns)
+    replace = {i: [Insn(isa.CLS_ALU64 | isa.ALU_RSH, 0, 0, 0, 32), EXIT]
+               for i, insn in enumerate(insns)
+               if insn.opcode == EXIT.opcode and pcs[i] < main_end}
+    return expand(list(insns), replace) if replace else list(insns)
+
+
 # --- .data tests ----------------------------------------------------------------------------
 def _function_starts(insns: list[Insn]) -> set[int]:
     pcs = isa.slot_offsets(insns)
@@ -328,15 +375,7 @@ EXIT = Insn(isa.CLS_JMP | isa.JMP_EXIT)
 
 def data_test_program(insns: list[Insn], mem_len: int, high: bool) -> list[Insn]:
     """The XDP program that runs a .data test's `insns` (see the module docstring)."""
-    starts = sorted(_function_starts(insns))
-    main_end = starts[1] if len(starts) > 1 else (1 << 62)
-    pcs = isa.slot_offsets(insns)
-    replace = {}
-    if high:
-        for i, insn in enumerate(insns):
-            if insn.opcode == EXIT.opcode and pcs[i] < main_end:
-                replace[i] = [Insn(isa.CLS_ALU64 | isa.ALU_RSH, 0, 0, 0, 32), EXIT]
-    body = expand(list(insns), replace) if replace else list(insns)
+    body = high_half(list(insns)) if high else list(insns)
     if mem_len:
         prologue = [
             Insn(isa.CLS_LDX | isa.MODE_MEM | isa.SIZE_W, 2, 1, 4),   # r2 = data_end
