@@ -113,6 +113,11 @@ class Installed:
     writable: frozenset[int] = frozenset()   # ctx byte offsets a program may store to
     pointer_size: int = 4    # width of the pointer fields (Windows contexts hold 8-byte ones)
 
+    def regions(self) -> list[Region]:
+        """The distinct regions of this context (packet and meta share a buffer)."""
+        return list({id(r): r for r in (self.ctx, self.packet, self.meta, self.mem)
+                     if r is not None}.values())
+
     def packet_bytes(self) -> bytes | None:
         return self.packet.bytes() if self.packet is not None else None
 
@@ -145,6 +150,35 @@ class Installed:
         memory.move(self.packet, start, end)
         if self.meta is not None:
             memory.move(self.meta, min(self.meta.start, start), start)
+
+
+class Snapshot:
+    """The bytes and bounds of an installed context, saved right after installation, so that
+    the next run on an equal context restores them (one copy per buffer, a bounds move only
+    when a helper moved a region) instead of allocating and registering new regions."""
+
+    __slots__ = ("context", "installed", "buffers", "bounds")
+
+    def __init__(self, installed: Installed) -> None:
+        regions = installed.regions()
+        views = {id(r.buf): r.view for r in regions}
+        self.context = installed.context
+        self.installed = installed
+        self.buffers = tuple((view, view.tobytes()) for view in views.values())
+        self.bounds = tuple((r, r.start, r.end) for r in regions)
+
+    def matches(self, installed: Installed | None, context: Context) -> bool:
+        """Whether restoring gives the state of installing `context` anew."""
+        return installed is self.installed and (context is self.context
+                                                or context == self.context)
+
+    def restore(self, memory: Memory) -> None:
+        """Put back every byte and bound the context had when it was saved."""
+        for view, data in self.buffers:
+            view[:] = data
+        for region, start, end in self.bounds:
+            if region.start != start or region.end != end:
+                memory.move(region, start, end)
 
 
 def _packet(memory: Memory, data: bytes, head: int, tail: int, name: str) -> Installed:

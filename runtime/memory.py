@@ -70,9 +70,11 @@ class Region:
         return self.end - self.start
 
     def bytes(self) -> bytes:
-        """The region's current contents."""
-        off = self.start - self.base
-        return ctypes.string_at(self.base + off, self.end - self.start)
+        """The region's current contents (a copy through the buffer view: no ctypes call)."""
+        if self.end <= self.start:
+            return b""
+        base = self.base
+        return self.view[self.start - base:self.end - base].tobytes()
 
     def __repr__(self) -> str:
         return f"Region({self.name!r}, {self.kind}, {self.start:#x}..{self.end:#x})"

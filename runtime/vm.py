@@ -44,7 +44,25 @@ class Result:
     pc: int | None = None
 
 
+_RESULT_FIELDS = ("r0", "error", "steps", "packet", "mem", "maps", "trace_output", "pc")
+_new_object, _set_attribute = object.__new__, object.__setattr__
+
+
+def make_result(r0: int, error: str | None, steps: int, packet: bytes | None,
+                mem: bytes | None, maps: MapSet, trace_output: list[str],
+                pc: int | None) -> Result:
+    """`Result(...)` at half the cost of the frozen dataclass __init__ (one field per
+    setattr call): every engine builds one per run, so this is per-call overhead."""
+    r = _new_object(Result)
+    _set_attribute(r, "__dict__", {"r0": r0, "error": error, "steps": steps, "packet": packet,
+                                   "mem": mem, "maps": maps, "trace_output": trace_output,
+                                   "pc": pc})
+    return r
+
+
 _NO_CACHE = (1, 0, None, 0)  # matches no address
+_NONE_CONTEXT = ctxmod.Context("none")
+_PACKET_KINDS = frozenset({"xdp", "skb"})
 
 
 class _Exit(Exception):
@@ -191,6 +209,10 @@ class Machine:
                       for i in range(MAX_FRAMES)]
         self.stack_tops = [r.end for r in self.stack]
         self.deepest = MAX_FRAMES - 1  # deepest frame used since the stack was last zeroed
+        self._frame_spans = [(r.view, slice(r.start - r.base, r.end - r.base))
+                             for r in self.stack]
+        self._zero_frame = bytes(STACK_SIZE)
+        self._snapshot: ctxmod.Snapshot | None = None
         self._compiled: dict[int, tuple[list, Region]] = {}
         self._caches: list[list] = []
         self._epoch = self.memory.epoch
@@ -606,22 +628,43 @@ class Machine:
             if r.end:
                 self.memory.remove(r)
         self.ctx = None
+        self._snapshot = None
 
     # --- running -----------------------------------------------------------------------
     # Per-run set-up and the result, shared by every engine built on this machine.
     def context_regions(self) -> list[Region]:
         """The distinct regions of the installed context (packet and meta share a buffer)."""
-        inst = self.ctx
-        return list({id(r): r for r in (inst.ctx, inst.packet, inst.meta, inst.mem)
-                     if r is not None}.values())
+        return self.ctx.regions()
 
     def install_context(self, context: ctxmod.Context | None) -> None:
-        """Drop the previous run's context regions and install `context`."""
+        """Install `context` for the next run. Running again on an equal context restores the
+        bytes and bounds saved right after it was installed (what run after run on one input
+        costs); any other context replaces the previous run's regions."""
+        context = context or _NONE_CONTEXT
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.matches(self.ctx, context):
+            snapshot.restore(self.memory)
+            if self.memory.epoch != self._epoch:  # a helper moved a region: bounds changed
+                self.invalidate()
+            return
         if self.ctx is not None:
             for r in self.context_regions():
                 self.memory.remove(r)
-        self.ctx = ctxmod.install(context or ctxmod.Context("none"), self.memory)
+        self.ctx = ctxmod.install(context, self.memory)
+        self.context_installed(self.ctx)
         self.invalidate()
+        self._snapshot = ctxmod.Snapshot(self.ctx)
+
+    def context_installed(self, inst: ctxmod.Installed) -> None:
+        """Called once a context is newly placed, before its bytes are saved for later runs
+        (the native engines move packets below 4 GiB and write pointer fields here)."""
+
+    def clear_stack(self) -> None:
+        """Zero the stack frames used since the last clear: every run starts on a zero stack."""
+        zero = self._zero_frame
+        for view, span in self._frame_spans[:self.deepest + 1]:
+            view[span] = zero
+        self.deepest = 0
 
     def reset_run_state(self) -> None:
         """Forget what the previous run left: frames, output, tail calls, budgets."""
@@ -632,19 +675,21 @@ class Machine:
         self.redirect = None
 
     def result(self, r0: int, error: str | None, steps: int, pc: int | None) -> Result:
-        """The Result of a run that ended with these values."""
-        packet = self.ctx.packet_bytes() if self.ctx.context.kind in ("xdp", "skb") else None
-        return Result(r0 & M64, error, steps, packet, self.ctx.mem_bytes(), self.maps,
-                      list(self.trace_output), pc)
+        """The Result of a run that ended with these values. It takes the run's output list
+        itself: `reset_run_state` starts the next run on a new one."""
+        inst = self.ctx
+        packet = inst.packet if inst.context.kind in _PACKET_KINDS else None
+        mem = inst.mem
+        return make_result(r0 & M64, error, steps, None if packet is None else packet.bytes(),
+                           None if mem is None else mem.bytes(), self.maps, self.trace_output,
+                           pc)
 
     def run(self, context: ctxmod.Context | None = None, budget: int = 10_000_000,
             trace: Trace | None = None) -> Result:
         """Run the program once on `context` (a fresh stack; maps persist across runs)."""
         memory = self.memory
         self.install_context(context)
-        for r in self.stack[:self.deepest + 1]:  # frames the last run used (deterministic)
-            ctypes.memset(r.start, 0, STACK_SIZE)
-        self.deepest = 0
+        self.clear_stack()
         regs = self.regs
         regs[:] = [0] * 11
         regs[1], regs[2] = self.ctx.r1, self.ctx.r2

@@ -72,6 +72,11 @@ class NativeMachine(Machine):
         # One contiguous stack: frame k occupies [top - 512 (k + 1), top - 512 k).
         self._jit_stack = self.memory.add("jit stack", "stack", STACK_SIZE * MAX_FRAMES + 16)
         self._jit_stack_top = self._jit_stack.start + STACK_SIZE * MAX_FRAMES
+        stack = self._jit_stack
+        self._jit_stack_span = (stack.view, slice(stack.start - stack.base,
+                                                  stack.end - stack.base),
+                                bytes(stack.end - stack.start))
+        self._synced_epoch = -1   # memory epoch when the ctx pointer fields were last written
         # [0]: error flag byte, [1]: may_goto budget, [2]: helper number for callx
         self._cells = (ctypes.c_uint64 * 3)()
         self._error: BaseException | None = None
@@ -82,7 +87,6 @@ class NativeMachine(Machine):
         self._ld_cb = TAIL_SIGNATURE(self._ld_packet_cb)
         self._callx_cb = HELPER_SIGNATURE(self._callx_helper_cb)
         self._low: _LowBuffer | None = None
-        self._snapshot: tuple | None = None
         self.native = self._native_for(program)
 
     @staticmethod
@@ -147,7 +151,8 @@ class NativeMachine(Machine):
                 r0 = fn(self, r1, r2, r3, r4, r5) & M64
             except BaseException as exc:  # never let an exception cross the native frames
                 return self._fail(exc)
-            self._sync_ctx()
+            if self.memory.epoch != self._synced_epoch:  # a region may have moved
+                self._sync_ctx()
             return r0
         return call
 
@@ -210,8 +215,11 @@ class NativeMachine(Machine):
         inst.buffer_end += delta
 
     def _sync_ctx(self) -> None:
-        """Write the packet pointers into the ctx struct (after install and helpers)."""
+        """Write the packet pointers into the ctx struct (after install, and after a helper
+        when regions moved: the pointers follow region bounds, which only move with the
+        memory epoch)."""
         inst = self.ctx
+        self._synced_epoch = self.memory.epoch
         if inst is None or inst.ctx is None:
             return
         base = inst.ctx.start - inst.ctx.base
@@ -220,28 +228,11 @@ class NativeMachine(Machine):
             PACK[width](inst.ctx.buf, base + off, get() & ((1 << (8 * width)) - 1))
 
     # --- running -------------------------------------------------------------------------
-    def _install(self, context: ctxmod.Context) -> None:
-        """Place the context in memory. Running again on an equal context only restores the
-        bytes and bounds saved after the first installation: the per-call cost stays small."""
-        memory = self.memory
-        if self.ctx is not None and self._snapshot is not None and self._snapshot[0] == context:
-            for region, start, end, buf_start, data in self._snapshot[1]:
-                ctypes.memmove(buf_start, data, len(data))
-                if (region.start, region.end) != (start, end):
-                    memory.move(region, start, end)
-            self._sync_ctx()
-            if memory.epoch != self._epoch:
-                self.invalidate()
-            return
-        self.install_context(context)
-        self._lower_packet(self.ctx)
+    def context_installed(self, inst: ctxmod.Installed) -> None:
+        """A newly placed context: packet below 4 GiB, pointer fields written (the saved
+        bytes that later runs on an equal context restore include them)."""
+        self._lower_packet(inst)
         self._sync_ctx()
-        self.invalidate()
-        saved = []
-        for r in self.context_regions():
-            size = ctypes.sizeof(r.buf)
-            saved.append((r, r.start, r.end, r.base, ctypes.string_at(r.base, size)))
-        self._snapshot = (context, saved)
 
     def run(self, context: ctxmod.Context | None = None, budget: int = 10_000_000,
             trace=None) -> Result:
@@ -249,12 +240,16 @@ class NativeMachine(Machine):
         programs proven to terminate); `trace` is not supported."""
         if trace is not None:
             raise BpfcheckError("the native JIT cannot trace instructions; use the interpreter")
-        self._install(context or ctxmod.Context("none"))
-        ctypes.memset(self._jit_stack.start, 0, self._jit_stack.end - self._jit_stack.start)
+        self.install_context(context)
+        view, span, zero = self._jit_stack_span
+        view[span] = zero
         self.reset_run_state()
         self._error, self._aborted = None, False
-        self._cells[0], self._cells[1] = 0, MAY_GOTO_LIMIT
-        r0 = self.native(self.ctx.r1, self.ctx.r2)
+        cells = self._cells
+        cells[0] = 0
+        cells[1] = MAY_GOTO_LIMIT
+        inst = self.ctx
+        r0 = self.native(inst.r1, inst.r2)
         error = None
         if self._aborted:
             r0 = 0
