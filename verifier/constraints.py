@@ -85,6 +85,7 @@ def _term(text: str) -> E:
 def parse(text: str) -> Constraint:
     """One constraint (ConstraintError on bad syntax)."""
     t = re.sub(r"\.map_fd_programs\b", ".map_fd", text.strip())  # PREVAIL's name for the same field
+    t = re.sub(r"s\[(\d+)\.\.\.\1\]", r"s[\1]", t)  # a one-byte cell is named `s[504]`
     mi = re.fullmatch(r"(\S+)\.type\s+in\s+(\{.*\})", t)
     if mi:
         try:

@@ -4,6 +4,7 @@ the legacy ld_abs/ld_ind packet loads, including the byte-level model of stack c
 from __future__ import annotations
 
 from domains import machine as M
+from domains.bounds import Interval
 from verifier import checks as C
 from verifier import types as T
 from verifier.sem_numbers import MASK64, _width_range, set_number, views
@@ -63,11 +64,12 @@ class MemorySemantics:
                         v -= 1 << (size * 8)
                     st.set_const(dst, v)
                     return
-                elif len(over) == 1 and over[0][0] == o and not signed:
-                    a, b = over[0]
-                    _, cu = views(st, cell_name(a, b))
-                    r = M.truncate(cu, size * 8, False)
-                    set_number(st, dst, r, r)
+                elif (part := self._cell_part(st, o, size, over)) is not None:
+                    if signed:
+                        r = M.sign_extend(part, size * 8, 64, True)
+                        set_number(st, dst, r, M.to_unsigned(r, 64))
+                    else:
+                        set_number(st, dst, part, part)
                     return
             else:
                 lo, hi = iv.lo + off, iv.hi + off + size
@@ -97,6 +99,20 @@ class MemorySemantics:
                 st.num.assign(var(dst, "packet_offset"), META_OFFSET)
                 return
         set_number(st, dst, ws, wu)
+
+    def _cell_part(self, st: State, o: int, size: int, over) -> Interval | None:
+        """The unsigned value of bytes [o, o + size) when they all lie inside one number cell
+        (its low bytes first in memory, or its high bytes with `big_endian`), else None."""
+        if len(over) != 1:
+            return None
+        a, b = over[0]
+        if not (a <= o and o + size <= a + b):
+            return None
+        _, u = views(st, cell_name(a, b))
+        shift = a + b - o - size if self.options.big_endian else o - a
+        if shift:
+            u = M.alu("rsh", u, Interval.const(8 * shift), 64, False)
+        return M.truncate(u, size * 8, False)
 
     def _kill_stack(self, st: State, lo: int, hi: int, exact: bool) -> None:
         """Bytes [lo, hi) are (exact) or may be (not exact) overwritten by numbers. The bytes

@@ -96,3 +96,42 @@ def test_atomic_result_is_the_concrete_one(op, old, operand, new, fetched):
     assert st_.num.interval("r8.svalue").singleton() == new
     assert st_.num.interval("r7.svalue").singleton() == fetched
     _check(text, seeds=1)
+
+
+def test_a_load_past_a_narrow_cell_is_not_the_cell():
+    """Regression: a u32 load at a u16 cell also reads the two unknown bytes after it."""
+    text = ("call 7\nr6 = r0\n*(u64 *)(r10 - 8) = r6\n*(u16 *)(r10 - 8) = 5\n"
+            "r7 = *(u32 *)(r10 - 8)\nr8 = *(u16 *)(r10 - 8)\nr9 = *(u8 *)(r10 - 7)\n"
+            "r0 = 0\nexit\n")
+    final = analyze(Program(assemble(text), type="xdp")).exit_state
+    assert final.num.interval("r7.uvalue").contains(5 + (1 << 16))
+    assert final.num.interval("r8.uvalue").singleton() == 5
+    assert final.num.interval("r9.uvalue").singleton() == 0
+    _check(text)
+
+
+@st.composite
+def byte_programs(draw):
+    """Stores of unknowns and constants of every width into 16 zeroed stack bytes (so cells
+    overlap often), then loads of every width and signedness at any offset."""
+    sizes = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
+    lines = ["r1 = 0", "*(u64 *)(r10 - 8) = r1", "*(u64 *)(r10 - 16) = r1"]
+    for r in REGS:
+        lines += ["call 7", f"r{r} = r0"]
+    for _ in range(draw(st.integers(1, 10))):
+        size = draw(st.sampled_from(list(sizes)))
+        off = -draw(st.integers(size, 16))
+        if draw(st.booleans()):
+            value = draw(st.one_of(st.sampled_from([f"r{r}" for r in REGS]),
+                                   st.integers(-300, 300).map(str)))
+            lines.append(f"*({sizes[size]} *)(r10 {off}) = {value}")
+        else:
+            kind = draw(st.sampled_from(["u", "s"])) if size < 8 else "u"
+            lines.append(f"r{draw(st.sampled_from(REGS))} = *({kind}{size * 8} *)(r10 {off})")
+    return "\n".join(lines + ["r0 = 0", "exit"]) + "\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(byte_programs())
+def test_byte_wise_stack_reads_are_sound(text):
+    _check(text)
