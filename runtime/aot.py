@@ -21,6 +21,7 @@ verifier accepted: a wild pointer is a wild pointer.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import pathlib
@@ -60,6 +61,7 @@ struct bpf_aot_env {
     uint64_t *callx_cell;
     const uint64_t *lddw;      /* map / global addresses, in the order of the lddw below */
     const bpf_helper_fn *helpers; /* in the order of the helper list below */
+    const uint64_t *args;      /* r1, r2 for bpf_prog_enter */
 };
 
 static inline uint8_t ld8(uint64_t a) { uint8_t v; __builtin_memcpy(&v, (const void *)(uintptr_t)a, 1); return v; }
@@ -184,6 +186,11 @@ class _Translator:
             f"uint64_t {ENTRY}(uint64_t r1, uint64_t r2, const struct bpf_aot_env *env)",
             "{",
             f"    return {main}(0, r1, r2, 0, 0, 0, 0, 0, 0, 0, env->stack_top, env);",
+            "}", "",
+            "/* The same on env->args: one argument for the host to pass per run. */",
+            f"uint64_t {ENTRY}_enter(const struct bpf_aot_env *env)",
+            "{",
+            f"    return {ENTRY}(env->args[0], env->args[1], env);",
             "}", ""]
         header = [f"/* {self.p.name or 'program'}"
                   + (f" (section {self.p.section})" if self.p.section else "")
@@ -488,17 +495,19 @@ def build(source: AotSource, directory: pathlib.Path | None = None) -> pathlib.P
 class _Env(ctypes.Structure):
     _fields_ = [(name, ctypes.c_void_p) for name in (
         "entry", "stack_top", "error", "may_goto", "tail_call", "ld_packet", "callx_helper",
-        "callx_cell", "lddw", "helpers")]
+        "callx_cell", "lddw", "helpers", "args")]
 
 
 # void * arguments: ctypes converts them several times faster than c_uint64 ones
 _ENTRY_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p,
                                     ctypes.c_void_p)
+_ENTER_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
 
 
 class AotProgram:
-    """A compiled program bound to one machine's links; call it with (r1, r2).
-    `entry_address` is the address of its `bpf_aot_env` (what tail calls continue with)."""
+    """A compiled program bound to one machine's links; call it with (r1, r2), or `enter()`
+    on the r1, r2 at `links.args_cell`. `entry_address` is the address of its `bpf_aot_env`
+    (what tail calls continue with)."""
 
     def __init__(self, source: AotSource, links, directory: pathlib.Path | None = None) -> None:
         self.source = source
@@ -511,9 +520,14 @@ class AotProgram:
             *[links.lddw(insn) & M64 for insn in source.lddw])
         self.env = _Env(entry, links.stack_top, links.error_flag, links.may_goto_counter,
                         links.tail_call, links.ld_packet, links.callx_helper, links.callx_cell,
-                        ctypes.addressof(self._lddw), ctypes.addressof(self._helpers))
+                        ctypes.addressof(self._lddw), ctypes.addressof(self._helpers),
+                        links.args_cell)
         self.entry_address = ctypes.addressof(self.env)
         self._fn = _ENTRY_SIGNATURE(entry)
+        self.enter = None
+        if links.args_cell:
+            enter = ctypes.cast(getattr(self.lib, source.entry + "_enter"), ctypes.c_void_p)
+            self.enter = functools.partial(_ENTER_SIGNATURE(enter.value), self.entry_address)
 
     def __call__(self, r1: int = 0, r2: int = 0) -> int:
         return self._fn(r1 & M64, r2 & M64, self.entry_address)

@@ -157,28 +157,26 @@ class Snapshot:
     the next run on an equal context restores them (one copy per buffer, a bounds move only
     when a helper moved a region) instead of allocating and registering new regions."""
 
-    __slots__ = ("context", "installed", "buffers", "bounds")
+    __slots__ = ("context", "installed", "buffers", "bounds", "epoch")
 
-    def __init__(self, installed: Installed) -> None:
+    def __init__(self, installed: Installed, memory: Memory) -> None:
         regions = installed.regions()
         views = {id(r.buf): r.view for r in regions}
         self.context = installed.context
         self.installed = installed
         self.buffers = tuple((view, view.tobytes()) for view in views.values())
         self.bounds = tuple((r, r.start, r.end) for r in regions)
-
-    def matches(self, installed: Installed | None, context: Context) -> bool:
-        """Whether restoring gives the state of installing `context` anew."""
-        return installed is self.installed and (context is self.context
-                                                or context == self.context)
+        self.epoch = memory.epoch   # bounds are as saved while the memory epoch stays here
 
     def restore(self, memory: Memory) -> None:
         """Put back every byte and bound the context had when it was saved."""
         for view, data in self.buffers:
             view[:] = data
-        for region, start, end in self.bounds:
-            if region.start != start or region.end != end:
-                memory.move(region, start, end)
+        if memory.epoch != self.epoch:   # some region moved (or went) since: check ours
+            for region, start, end in self.bounds:
+                if region.start != start or region.end != end:
+                    memory.move(region, start, end)
+            self.epoch = memory.epoch
 
 
 def _packet(memory: Memory, data: bytes, head: int, tail: int, name: str) -> Installed:

@@ -642,7 +642,8 @@ class Machine:
         costs); any other context replaces the previous run's regions."""
         context = context or _NONE_CONTEXT
         snapshot = self._snapshot
-        if snapshot is not None and snapshot.matches(self.ctx, context):
+        if snapshot is not None and snapshot.installed is self.ctx and (
+                snapshot.context is context or snapshot.context == context):
             snapshot.restore(self.memory)
             if self.memory.epoch != self._epoch:  # a helper moved a region: bounds changed
                 self.invalidate()
@@ -653,7 +654,7 @@ class Machine:
         self.ctx = ctxmod.install(context, self.memory)
         self.context_installed(self.ctx)
         self.invalidate()
-        self._snapshot = ctxmod.Snapshot(self.ctx)
+        self._snapshot = ctxmod.Snapshot(self.ctx, self.memory)
 
     def context_installed(self, inst: ctxmod.Installed) -> None:
         """Called once a context is newly placed, before its bytes are saved for later runs
@@ -680,9 +681,13 @@ class Machine:
         inst = self.ctx
         packet = inst.packet if inst.context.kind in _PACKET_KINDS else None
         mem = inst.mem
-        return make_result(r0 & M64, error, steps, None if packet is None else packet.bytes(),
-                           None if mem is None else mem.bytes(), self.maps, self.trace_output,
-                           pc)
+        r = _new_object(Result)  # make_result, inlined: this is per-call overhead
+        _set_attribute(r, "__dict__", {
+            "r0": r0 & M64, "error": error, "steps": steps,
+            "packet": None if packet is None else packet.bytes(),
+            "mem": None if mem is None else mem.bytes(), "maps": self.maps,
+            "trace_output": self.trace_output, "pc": pc})
+        return r
 
     def run(self, context: ctxmod.Context | None = None, budget: int = 10_000_000,
             trace: Trace | None = None) -> Result:

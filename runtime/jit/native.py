@@ -77,8 +77,9 @@ class NativeMachine(Machine):
                                                   stack.end - stack.base),
                                 bytes(stack.end - stack.start))
         self._synced_epoch = -1   # memory epoch when the ctx pointer fields were last written
-        # [0]: error flag byte, [1]: may_goto budget, [2]: helper number for callx
-        self._cells = (ctypes.c_uint64 * 3)()
+        # [0]: error flag byte, [1]: may_goto budget, [2]: helper number for callx,
+        # [3], [4]: r1 and r2 of the entry (written when a context is newly installed)
+        self._cells = (ctypes.c_uint64 * 5)()
         self._error: BaseException | None = None
         self._aborted = False
         self._callbacks: dict[int, object] = {}
@@ -112,7 +113,7 @@ class NativeMachine(Machine):
                         ld_packet=ctypes.cast(self._ld_cb, ctypes.c_void_p).value,
                         error_flag=cells, may_goto_counter=cells + 8,
                         callx_helper=ctypes.cast(self._callx_cb, ctypes.c_void_p).value,
-                        callx_cell=cells + 16)
+                        callx_cell=cells + 16, args_cell=cells + 24)
 
     def _native_for(self, program: Program) -> NativeProgram:
         key = id(program)
@@ -233,6 +234,7 @@ class NativeMachine(Machine):
         bytes that later runs on an equal context restore include them)."""
         self._lower_packet(inst)
         self._sync_ctx()
+        self._cells[3], self._cells[4] = inst.r1 & M64, inst.r2 & M64
 
     def run(self, context: ctxmod.Context | None = None, budget: int = 10_000_000,
             trace=None) -> Result:
@@ -248,8 +250,7 @@ class NativeMachine(Machine):
         cells = self._cells
         cells[0] = 0
         cells[1] = MAY_GOTO_LIMIT
-        inst = self.ctx
-        r0 = self.native(inst.r1, inst.r2)
+        r0 = self.native.enter()   # on cells [3], [4]: the installed context's r1, r2
         error = None
         if self._aborted:
             r0 = 0

@@ -52,7 +52,8 @@ class JitLinks:
     ld_packet: `u64 f(ctx, offset, size)` for ld_abs/ld_ind, setting *error_flag on failure;
     stack_top: top of frame 0 in a region of 8 * 512 bytes the caller owns;
     error_flag: a byte the callbacks set when they fail (the code then returns at once);
-    may_goto_counter: the address of a u64 budget for may_goto.
+    may_goto_counter: the address of a u64 budget for may_goto;
+    args_cell: the address of two u64, r1 and r2 for `NativeProgram.enter()` (0: no such entry).
     """
 
     helper: Callable[[int], int]
@@ -65,6 +66,7 @@ class JitLinks:
     callx_helper: int = 0   # u64 f(r1..r5) calling the helper whose number is in *callx_cell
     callx_cell: int = 0
     tail_call_helper: int = 12  # the helper number of tail_call in the machine's table
+    args_cell: int = 0
 
 
 class _Libc:
@@ -81,12 +83,16 @@ def _unmap(address: int, size: int) -> None:
 
 
 class NativeProgram:
-    """Machine code for one program; call it with (r1, r2) to run the entry function."""
+    """Machine code for one program; call it with (r1, r2) to run the entry function, or
+    `enter()` to run it on the r1 and r2 stored at `JitLinks.args_cell` (the cheapest call
+    ctypes makes: no argument to convert)."""
 
     # void * arguments: ctypes converts them several times faster than c_uint64 ones
     _SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p)
+    _ENTER = ctypes.CFUNCTYPE(ctypes.c_uint64)
 
-    def __init__(self, asm: Assembler, entry: Label, functions: dict[int, Label]) -> None:
+    def __init__(self, asm: Assembler, entry: Label, functions: dict[int, Label],
+                 enter: Label | None = None) -> None:
         size = max(len(asm.code), 1)
         self.size = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
         addr = _Libc.lib.mmap(None, self.size, mmap.PROT_READ | mmap.PROT_WRITE,
@@ -103,6 +109,7 @@ class NativeProgram:
         self.entry_address = addr + entry.position
         self.function_addresses = {pc: addr + lab.position for pc, lab in functions.items()}
         self._fn = self._SIGNATURE(self.entry_address)
+        self.enter = self._ENTER(addr + enter.position) if enter is not None else None
 
     def __call__(self, r1: int = 0, r2: int = 0) -> int:
         return self._fn(r1 & 0xFFFFFFFFFFFFFFFF, r2 & 0xFFFFFFFFFFFFFFFF)
@@ -180,7 +187,21 @@ class _Translator:
             self.insn(pc, insn)
         self.epilogues()
         self.a.bind(self.code_end)
-        return NativeProgram(self.a, self.func_labels[main_fn.start], self.func_labels)
+        enter = self.enter_stub(self.func_labels[main_fn.start])
+        return NativeProgram(self.a, self.func_labels[main_fn.start], self.func_labels, enter)
+
+    def enter_stub(self, main: Label) -> Label | None:
+        """An entry without arguments: r1, r2 from `links.args_cell`, then the entry function
+        (jumped to, so it returns straight to the host)."""
+        if not self.links.args_cell:
+            return None
+        a, stub = self.a, Label()
+        a.bind(stub)
+        a.mov_ri64(R11, self.links.args_cell)
+        a.load(RDI, R11, 0, 8)
+        a.load(RSI, R11, 8, 8)
+        a.jmp(main)
+        return stub
 
     def target(self, pc: int, insn: isa.Insn) -> Label:
         dest = pc + 1 + insn.jump_offset

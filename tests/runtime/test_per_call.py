@@ -187,3 +187,11 @@ def test_make_result_is_the_frozen_dataclass(r0, error, steps, packet, mem, out,
     assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.r0 = 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_new_context_brings_its_own_r1_and_r2(name):
+    m = machine(name, prog("mov %r0, %r2\nldxb %r3, [%r1+0]\nlsh %r3, 8\nor %r0, %r3\nexit",
+                           type_="unspec"))
+    for data in (b"\x07\x00\x00", b"\x09" * 5, b"\x07\x00\x00", b"\x02"):
+        assert m.run(context.raw_memory(data)).r0 == len(data) | data[0] << 8
