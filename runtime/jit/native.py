@@ -246,16 +246,17 @@ class NativeMachine(Machine):
         view, span, zero = self._jit_stack_span
         view[span] = zero
         self.reset_run_state()
-        self._error, self._aborted = None, False
         cells = self._cells
-        cells[0] = 0
         cells[1] = MAY_GOTO_LIMIT
         r0 = self.native.enter()   # on cells [3], [4]: the installed context's r1, r2
+        if not cells[0]:           # no callback failed (the common case)
+            return self.result(r0, None, -1, None)
+        exc, aborted = self._error, self._aborted
+        self._error, self._aborted, cells[0] = None, False, 0   # clean for the next run
         error = None
-        if self._aborted:
+        if aborted:
             r0 = 0
-        elif self._error is not None:
-            exc = self._error
+        elif exc is not None:
             if isinstance(exc, VmError):
                 error = f"pc {exc.pc}: {exc.detail}" if exc.pc is not None else exc.detail
             else:
