@@ -13,11 +13,40 @@ from verifier.state import META_OFFSET, PACKET_SIZE, State, var
 class CallSemantics:
     """Mixin of `verifier.semantics.Semantics`: helper and local calls, exit."""
 
+    _many_functions: bool | None = None
+
     def _callx(self, st, pc, insn, spec, ch, depth) -> None:
+        r = f"r{insn.dst}"
         C.check_init(ch, st, pc, insn.dst)
-        if st.type_of(f"r{insn.dst}") != T.FUNC:
-            ch.fail(pc, "invalid-call", f"callx through r{insn.dst}, which is "
-                    f"{T.name(st.type_of(f'r{insn.dst}'))}, not a function")
+        if st.is_bottom() or st.type_of(r) == T.FUNC:
+            return  # a function of the program: the call edges of the inlined graph
+        if st.type_of(r) == T.NUMBER:
+            helper = st.interval(r, "uvalue").singleton()
+            if helper is not None and helper < 1 << 31 and not self._callx_targets():
+                # a known helper id: exactly `call helper` (the runtime calls the helper too)
+                from cfg import isa
+                call = isa.Insn(isa.CLS_JMP | isa.JMP_CALL, src=isa.CALL_HELPER, imm=helper)
+                self._call(st, pc, call, call.spec, ch, depth)
+                return
+            if helper is not None and self._callx_targets():
+                ch.fail(pc, "invalid-call", f"callx through {r} (helper id {helper}) in a program "
+                        f"with functions: its call edges lead to them, not to the helper")
+            else:
+                ch.fail(pc, "invalid-call", f"callx through {r}: the helper id is not one known "
+                        f"value", f"`{r}.uvalue` in {st.interval(r, 'uvalue')}")
+        else:
+            ch.fail(pc, "invalid-call", f"callx through {r}, which is {T.name(st.type_of(r))}, "
+                    f"neither a function nor a helper id")
+        self._clobber(st)
+        st.havoc("r0", T.NUMBER)
+
+    def _callx_targets(self) -> bool:
+        """Whether the program has functions besides the entry: the inlined graph then sends
+        every callx along call edges into them (`cfg.graph`), so a helper id cannot be modelled."""
+        if self._many_functions is None:
+            from cfg.graph import functions
+            self._many_functions = len(functions(self.program)) > 1
+        return self._many_functions
 
     def _call(self, st, pc, insn, spec, ch, depth) -> None:
         if spec.op == "local":

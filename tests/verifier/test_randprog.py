@@ -43,9 +43,9 @@ def test_random_programs_accepted_stay_inside_invariants(program, pkts):
 def test_both_verdicts_occur():
     from hypothesis import find
     ok = find(programs(), lambda p: analyze(p, Options(termination=True)).ok,
-              settings=settings(max_examples=200, database=None))
+              settings=settings(max_examples=200, database=None, deadline=None))
     bad = find(programs(), lambda p: not analyze(p, Options(termination=True)).ok,
-               settings=settings(max_examples=200, database=None))
+               settings=settings(max_examples=200, database=None, deadline=None))
     assert analyze(ok).ok and not analyze(bad).ok
 
 
