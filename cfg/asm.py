@@ -28,7 +28,7 @@ _FORMATTERS = {"llvm": asm_llvm.format, "ubpf": asm_ubpf.format}
 _OBJDUMP_PC = re.compile(r"^\s*\d+:\s+(?:((?:[0-9a-f]{2} ){7,15}[0-9a-f]{2})(?:\s+|$))?")
 _OBJDUMP_FUNC = re.compile(r"^[0-9a-fA-F]+\s+<([^>]+)>:$")
 _OBJDUMP_SKIP = re.compile(r"^(?:\S+:\s+file format .*|Disassembly of section .*|"
-                           r"[0-9a-fA-F]+:\s+R_BPF\S*\s.*)$")
+                           r"[0-9a-fA-F]+:\s+(?:R_BPF\S*|CO-RE)\s.*)$")
 # `llvm-objdump -r` under a call: the call is a bpf-to-bpf call to the named function
 _CALL_RELOC = re.compile(r"^[0-9a-fA-F]+:\s+R_BPF_64_32\s")
 _ANNOTATION = re.compile(r"\s*<[^<>]*>\s*$")

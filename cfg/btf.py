@@ -98,6 +98,7 @@ class Btf:
         self.types = types  # types[0] is void
         self.strings = strings
         self._by_name: dict[str, list[BtfType]] = {}
+        self._by_essential: dict[str, list[BtfType]] | None = None
         for t in types[1:]:
             if t.name:
                 self._by_name.setdefault(t.name, []).append(t)
@@ -124,6 +125,17 @@ class Btf:
             if kind is None or t.kind == kind:
                 return t
         return None
+
+    def by_essential_name(self, name: str) -> list[BtfType]:
+        """Named types whose name without a `___flavour` suffix is `name`, by id (the
+        candidates of a CO-RE relocation)."""
+        if self._by_essential is None:
+            index: dict[str, list[BtfType]] = {}
+            for t in self.types[1:]:
+                if t.name:
+                    index.setdefault(essential_name(t.name), []).append(t)
+            self._by_essential = index
+        return self._by_essential.get(name, [])
 
     def resolve(self, type_id: int) -> BtfType:
         """Skip typedefs, qualifiers and type tags."""
@@ -198,6 +210,17 @@ class Btf:
             infos.sort(key=lambda info: info.offset)  # libbpf sorts them by offset too
             types[i] = replace(t, size=t.size or section_sizes[t.name], secinfo=tuple(infos))
         return Btf(types, self.strings)
+
+
+def essential_name(name: str) -> str:
+    """The name without its `___flavour` suffix (`task_struct___v2` -> `task_struct`), as
+    libbpf matches CO-RE types, fields and enumerators: X___Y where X and Y are not `_`."""
+    if "___" not in name:
+        return name
+    for i in range(len(name) - 5, -1, -1):
+        if name[i] != "_" and name[i + 1:i + 4] == "___" and name[i + 4] != "_":
+            return name[:i + 1]
+    return name
 
 
 def read_string(table: bytes, offset: int, what: str) -> str:

@@ -8,8 +8,10 @@ an lddw) become `lddw src=LDDW_MAP_IDX imm=<map index>`, global data `LDDW_MAP_I
 the byte offset in `next_imm`; kconfig externs point into the `.kconfig` map, ksym variables
 become `LDDW_VARIABLE`, kfunc calls `call` with src `CALL_KFUNC` (imm = the extern's local BTF
 id, as bpfcheck has no kernel BTF). Line info, function info and CO-RE relocations from
-`.BTF.ext` follow the instructions to their program pcs. Bad input raises `ElfError` naming the
-file and the problem.
+`.BTF.ext` follow the instructions to their program pcs; CO-RE relocations are applied against
+a target BTF (`target_btf`: by default $BPFCHECK_BTF, else /sys/kernel/btf/vmlinux when it
+exists; None keeps the compiler's local values), see `cfg.core`. Bad input raises `ElfError`
+naming the file and the problem.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 
 from cfg.btf import Btf, parse_btf
 from cfg.btf_ext import BtfExt, CoreReloc, parse_btf_ext
+from cfg.core import AUTO, CoreResult, Relocator, open_target, patch
 from cfg.elf_maps import (STRUCT_OPS_SECTIONS, Extern, FoundMap, btf_maps, data_maps,
                           data_section_kind, find_externs, initial_slots, kconfig_map,
                           legacy_maps, struct_ops_maps)
@@ -102,10 +105,10 @@ def select(programs: list[Program], section: str | None = None,
 
 
 def load_programs(path: str, section: str | None = None, function: str | None = None,
-                  type: str | None = None) -> list[Program]:
+                  type: str | None = None, target_btf=AUTO) -> list[Program]:
     """The programs of an object, filtered by section / function; `type` overrides the program
     type derived from the section name. ElfError when nothing matches."""
-    obj = load_object(path)
+    obj = load_object(path, target_btf=target_btf)
     found = select(obj.programs, section, function)
     if not found:
         obj.program(section, function)  # raises the descriptive error
@@ -119,8 +122,11 @@ _WRAPPED = (ValueError, IndexError, KeyError, struct.error, UnicodeDecodeError, 
             OverflowError, AssertionError, TypeError, AttributeError, EOFError, RecursionError)
 
 
-def load_object(path: str | os.PathLike, data: bytes | None = None) -> EbpfObject:
-    """Load an object from `path` (or from `data`, `path` then only names it in errors)."""
+def load_object(path: str | os.PathLike, data: bytes | None = None,
+                target_btf=AUTO) -> EbpfObject:
+    """Load an object from `path` (or from `data`, `path` then only names it in errors).
+    `target_btf` (a path to raw BTF or an ELF with .BTF, a parsed `Btf`, None, or AUTO) is what
+    CO-RE relocations are applied against; it is read only when the object has some."""
     name = os.fspath(path)
     if data is None:
         size = os.path.getsize(name)
@@ -133,7 +139,7 @@ def load_object(path: str | os.PathLike, data: bytes | None = None) -> EbpfObjec
     except ImportError:  # pragma: no cover - pyelftools is a dependency
         PyElfError = ValueError  # type: ignore[misc,assignment]
     try:
-        return _Loader(name, bytes(data)).load()
+        return _Loader(name, bytes(data), target_btf).load()
     except ElfError as exc:
         msg = str(exc)
         raise ElfError(msg if msg.startswith(name + ":") else f"{name}: {msg}") from None
@@ -156,9 +162,12 @@ class _Func:
 
 
 class _Loader:
-    def __init__(self, path: str, data: bytes) -> None:
+    def __init__(self, path: str, data: bytes, target_btf=AUTO) -> None:
         self.path = path
         self.data = data
+        self.target_btf = target_btf
+        self.relocator: Relocator | None = None
+        self.core_target = ""
         self._by_section: dict[int, list[_Func]] | None = None
 
     # --- top level ---------------------------------------------------------------------------
@@ -166,6 +175,10 @@ class _Loader:
         raw = self.raw = read_elf(self.data)
         self.btf = self._btf()
         self.btf_ext = self._btf_ext()
+        if self.btf is not None and self.btf_ext is not None and self.btf_ext.core_relocs:
+            target, self.core_target = open_target(self.target_btf)
+            if target is not None:
+                self.relocator = Relocator(self.btf, target, self.core_target)
         self.externs = find_externs(raw, self.btf)
         self.found_maps = self._maps()
         self.maps = [f.map for f in self.found_maps]
@@ -353,6 +366,7 @@ class _Loader:
         for fi, j, target, delta in targets:
             here = starts[fi] + j
             bodies[fi][j][3] = placed[(target.section.index, target.start)] + delta - (here + 1)
+        core_results = self._apply_core(order, starts, bodies)
         blob = b"".join(_SLOT.pack(*slot) for body in bodies for slot in body)
         try:
             insns = decode(blob)
@@ -364,7 +378,23 @@ class _Loader:
         return Program(insns, name=entry.name, section=entry.section.name,
                        type=program_type_for_section(entry.section.name), maps=self.maps,
                        functions=functions, line_info=line_info, file=self.path, btf=self.btf,
-                       core_relocs=core)
+                       core_relocs=core, core_results=core_results,
+                       core_target=self.core_target if self.relocator else "")
+
+    def _apply_core(self, order: list[_Func], starts: list[int],
+                    bodies: list[list[list[int]]]) -> list[CoreResult]:
+        """Apply the CO-RE relocations of the program's functions to their slots, as libbpf
+        does before loading (nothing when no target BTF is known)."""
+        results: list[CoreResult] = []
+        if self.relocator is None or self.btf_ext is None:
+            return results
+        for func, start, body in zip(order, starts, bodies):
+            for rel in self.btf_ext.core_relocs.get(func.section.name, ()):
+                if func.start <= rel.pc < func.end:
+                    moved = dataclasses.replace(rel, pc=rel.pc - func.start + start)
+                    res = self.relocator.resolve(moved)
+                    results.append(patch(body, rel.pc - func.start, res, moved))
+        return results
 
     def _patch(self, func: _Func, slot_index: int, slot: list[int], body: list[list[int]],
                j: int) -> tuple[_Func, int] | None:

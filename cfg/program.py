@@ -93,7 +93,9 @@ class Program:
     line_info: dict[int, LineInfo] = field(default_factory=dict)
     file: str = ""
     btf: Any = None                 # cfg.btf.Btf when loaded from an object with BTF
-    core_relocs: Sequence[Any] = ()  # CO-RE relocations found (reported, see cfg.elf)
+    core_relocs: Sequence[Any] = ()  # CO-RE relocations found (cfg.btf_ext.CoreReloc)
+    core_results: Sequence[Any] = ()  # what was applied (cfg.core.CoreResult), in that order
+    core_target: str = ""            # the target BTF they were applied against ("": none)
     pcs: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

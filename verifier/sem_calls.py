@@ -60,6 +60,12 @@ class CallSemantics:
         own = getattr(self.ptype, "own_helper", None)
         proto = (own(insn.imm) if own is not None else None) or helpers.get(insn.imm)
         if proto is None:
+            from cfg.core import poison_message
+            poison = poison_message(self.program, pc)  # libbpf's failed CO-RE relocation
+            if poison is not None:
+                ch.fail(pc, "invalid-call", poison)
+                st.set_bottom()  # like the kernel, go no further on this path
+                return
             ch.fail(pc, "unknown-helper", f"call to unknown helper {insn.imm}")
             self._clobber(st)
             st.havoc("r0", T.NUMBER)

@@ -8,7 +8,9 @@ top-level imports light (heavy ones such as z3 or graphviz go inside the handler
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from importlib import metadata
 
@@ -19,6 +21,10 @@ COMMAND_MODULES = (
     "demo", "asm", "disasm", "sections", "cfg", "verify", "compare", "yaml", "run",
     "prove_domains", "crosscheck", "bench", "compile",
 )
+
+# Commands that load objects: they take --btf / --no-core (the CO-RE target, see cfg.core).
+OBJECT_COMMANDS = ("disasm", "sections", "cfg", "verify", "compare", "run", "crosscheck",
+                   "compile")
 
 
 def _version() -> str:
@@ -43,7 +49,42 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         module.register(sub)
+    for name in OBJECT_COMMANDS:
+        if name in sub.choices:
+            add_core_options(sub.choices[name])
     return parser
+
+
+def add_core_options(parser: argparse.ArgumentParser) -> None:
+    """--btf PATH / --no-core: what CO-RE relocations are applied against when loading."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--btf", metavar="PATH",
+                       help="target BTF for CO-RE relocations: raw BTF or an ELF with .BTF "
+                            "(default: $BPFCHECK_BTF, else /sys/kernel/btf/vmlinux)")
+    group.add_argument("--no-core", action="store_true",
+                       help="do not apply CO-RE relocations: keep the compiler's local values")
+
+
+@contextlib.contextmanager
+def core_target(args: argparse.Namespace):
+    """Run a command with the CO-RE target its options ask for; the loader (and any worker
+    process) reads it from $BPFCHECK_BTF, restored afterwards."""
+    from cfg.core import ENV_TARGET
+    btf, no_core = getattr(args, "btf", None), getattr(args, "no_core", False)
+    if not btf and not no_core:
+        yield
+        return
+    if btf and not os.path.exists(btf):
+        raise OSError(2, "No such file or directory", btf)
+    old = os.environ.get(ENV_TARGET)
+    os.environ[ENV_TARGET] = os.path.abspath(btf) if btf else "none"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV_TARGET, None)
+        else:
+            os.environ[ENV_TARGET] = old
 
 
 def fail(message: str) -> int:
@@ -59,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
+        with core_target(args):
+            return int(args.handler(args) or 0)
     except BpfcheckError as exc:
         return fail(str(exc))
     except OSError as exc:

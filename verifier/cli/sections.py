@@ -2,8 +2,10 @@
 
 JSON (`--format json`): {"programs": [{"section", "function", "type", "instructions"}],
 "maps": [{"name", "type", "key_size", "value_size", "max_entries"}]}, plus
-"core_relocations" when the object has CO-RE relocations (bpfcheck reports them; it does not
-apply them). `instructions` counts 8-byte slots of the whole program (entry function and the
+"core_relocations" when the object has CO-RE relocations: each with `local` (the compiler's
+value), `value` (what was applied, null when the instruction was poisoned, then `failure` says
+why) and `target` (the target BTF, "" when none was available and local values were kept; see
+`--btf` / `--no-core`). `instructions` counts 8-byte slots of the whole program (entry function and the
 subprograms appended to it), as the kernel counts them.
 """
 from __future__ import annotations
@@ -32,9 +34,17 @@ def describe(obj) -> dict:
         "maps": [{"name": m.name, "type": m.type_name, "key_size": m.key_size,
                   "value_size": m.value_size, "max_entries": m.max_entries} for m in obj.maps],
     }
-    core = [{"section": p.section, "function": p.name, "pc": r.pc, "kind": r.kind,
-             "type": r.type_name, "access": r.access, "spec": r.spec}
-            for p in obj.programs for r in p.core_relocs]
+    core = []
+    for p in obj.programs:
+        applied = {r.reloc.pc: r for r in p.core_results}
+        for r in p.core_relocs:
+            entry = {"section": p.section, "function": p.name, "pc": r.pc, "kind": r.kind,
+                     "type": r.type_name, "access": r.access, "spec": r.spec,
+                     "target": p.core_target}
+            res = applied.get(r.pc)
+            if res is not None:
+                entry.update(local=res.local, value=res.value, failure=res.failure)
+            core.append(entry)
     if core:
         out["core_relocations"] = core
     return out
@@ -61,10 +71,14 @@ def render_text(obj) -> str:
         rows.append([m.name, m.type_name, str(m.key_size), str(m.value_size),
                      str(m.max_entries), hex(m.flags), kind])
     lines += _table(rows, {2, 3, 4}) if obj.maps else ["  (none)"]
-    core = [(p, r) for p in obj.programs for r in p.core_relocs]
-    if core:
-        lines.append("CO-RE relocations (not applied; local BTF values kept):")
-        lines += [f"  {p.section}/{p.name} {r}" for p, r in core]
+    core = [p for p in obj.programs if p.core_relocs]
+    targets = sorted({p.core_target for p in core})
+    if core and targets == [""]:
+        lines.append("CO-RE relocations (no target BTF: local value kept):")
+        lines += [f"  {p.section}/{p.name} {r}" for p in core for r in p.core_relocs]
+    elif core:
+        lines.append(f"CO-RE relocations (applied against {', '.join(targets)}):")
+        lines += [f"  {p.section}/{p.name} {r}" for p in core for r in p.core_results]
     return "\n".join(lines)
 
 

@@ -56,9 +56,10 @@ def program_key(program: Any, settings: dict[str, Any], version: str) -> str:
 
 
 def object_key(data: bytes, settings: dict[str, Any], version: str) -> str:
-    """Hash of an object file's bytes with the options and version."""
+    """Hash of an object file's bytes with the options, version and CO-RE target BTF."""
+    from cfg.core import target_fingerprint
     h = hashlib.sha256()
-    h.update(version.encode())
+    h.update(version.encode() + target_fingerprint().encode())
     h.update(json.dumps(settings, sort_keys=True).encode())
     h.update(data)
     return h.hexdigest()
