@@ -47,8 +47,8 @@ class LineRecord:
 @dataclass(frozen=True)
 class CoreReloc:
     """A CO-RE relocation: the instruction at `pc` holds a value computed from the local type
-    `type_id` along `access` (e.g. "0:2:1"); `kind` is one of CORE_KINDS. bpfcheck keeps the
-    compiler's local values and reports these (it has no target kernel BTF to apply them)."""
+    `type_id` along `access` (e.g. "0:2:1"); `kind` is one of CORE_KINDS. The loader applies
+    them against a target BTF with `cfg.core` (`Program.core_results` says what it did)."""
 
     section: str
     pc: int
