@@ -235,8 +235,9 @@ def read_string(table: bytes, offset: int, what: str) -> str:
     return table[offset:end].decode("utf-8", errors="replace")
 
 
-def parse_btf(data: bytes) -> Btf:
-    """Parse a `.BTF` section (little-endian only, as BPF objects for x86/arm64 are)."""
+def parse_btf(data: bytes, lazy: bool = False) -> Btf:
+    """Parse a `.BTF` section (little-endian only, as BPF objects for x86/arm64 are); `lazy`
+    decodes each type when first used (`LazyBtf`, for a kernel's vmlinux BTF)."""
     data = bytes(data)
     if len(data) < _HEADER.size:
         raise ElfError(f"BTF: section too short ({len(data)} bytes)")
@@ -261,98 +262,188 @@ def parse_btf(data: bytes) -> Btf:
         raise ElfError("BTF: string table does not start with an empty string")
     if strings and strings[-1] != 0:
         raise ElfError("BTF: string table is not NUL-terminated")
-    types = _parse_types(data[hdr_len + type_off: hdr_len + type_off + type_len], strings)
+    blob = data[hdr_len + type_off: hdr_len + type_off + type_len]
+    if lazy:
+        return LazyBtf(blob, strings)
+    types = _parse_types(blob, strings)
     btf = Btf(types, strings)
     _check_references(btf)
     return btf
 
 
-def _parse_types(blob: bytes, strings: bytes) -> list[BtfType]:
-    types: list[BtfType] = [VOID]
-    pos = 0
-    u32 = struct.Struct("<I")
-    i32 = struct.Struct("<i")
+_U32 = struct.Struct("<I")
+_I32 = struct.Struct("<i")
+_III = struct.Struct("<III")
+_II = struct.Struct("<II")
+# bytes after the 12-byte common header: (fixed part, per vlen entry) by kind number
+_EXTRA = {1: (4, 0), 2: (0, 0), 3: (12, 0), 4: (0, 12), 5: (0, 12), 6: (0, 8), 7: (0, 0),
+          8: (0, 0), 9: (0, 0), 10: (0, 0), 11: (0, 0), 12: (0, 0), 13: (0, 8), 14: (4, 0),
+          15: (0, 12), 16: (0, 0), 17: (4, 0), 18: (0, 0), 19: (0, 12)}
 
-    def take(n: int) -> int:
-        nonlocal pos
-        if pos + n > len(blob):
-            raise ElfError(f"BTF: type {len(types)} cut short at byte {pos}")
-        start = pos
-        pos += n
-        return start
 
-    def word(signed: bool = False) -> int:
-        return (i32 if signed else u32).unpack_from(blob, take(4))[0]
-
-    def name(off: int) -> str:
-        return read_string(strings, off, "BTF name")
-
-    while pos < len(blob):
-        tid = len(types)
-        name_off, info, size_or_type = struct.unpack_from("<III", blob, take(12))
-        vlen = info & 0xFFFF
+def _type_offsets(blob: bytes) -> list[int]:
+    """Where each type's record starts (index = type id; [0] is void's placeholder)."""
+    offsets = [0]
+    pos, end = 0, len(blob)
+    unpack = _III.unpack_from
+    while pos < end:
+        if pos + 12 > end:
+            raise ElfError(f"BTF: type {len(offsets)} cut short at byte {pos}")
+        info = unpack(blob, pos)[1]
         kind_num = (info >> 24) & 0x1F
-        kflag = bool(info >> 31)
-        kind = KINDS.get(kind_num)
-        if kind is None or kind_num == 0:
-            raise ElfError(f"BTF: type {tid} has unknown kind {kind_num}")
-        common = dict(id=tid, kind=kind, name=name(name_off), kind_flag=kflag)
-        if kind == "int":
-            enc = word()
-            t = BtfType(size=size_or_type, encoding=(enc >> 24) & 0xF,
-                        bit_offset=(enc >> 16) & 0xFF, bits=enc & 0xFF, **common)
-        elif kind in ("ptr", "typedef", "volatile", "const", "restrict", "type_tag", "fwd"):
-            t = BtfType(type=size_or_type if kind != "fwd" else 0, **common)
-        elif kind == "func":
-            t = BtfType(type=size_or_type, linkage=vlen, **common)
-        elif kind == "array":
-            elem, index, nelems = struct.unpack_from("<III", blob, take(12))
-            t = BtfType(type=elem, index_type=index, nelems=nelems, **common)
-        elif kind in ("struct", "union"):
-            members = []
-            for _ in range(vlen):
-                m_name, m_type, m_off = struct.unpack_from("<III", blob, take(12))
-                if kflag:
-                    members.append(BtfMember(name(m_name), m_type, m_off & 0xFFFFFF, m_off >> 24))
-                else:
-                    members.append(BtfMember(name(m_name), m_type, m_off))
-            t = BtfType(size=size_or_type, members=tuple(members), **common)
-        elif kind == "enum":
-            values = []
-            for _ in range(vlen):
-                v_name = word()
-                raw = word()
-                value = raw - (1 << 32) if kflag and raw >= 1 << 31 else raw
-                values.append(BtfEnumValue(name(v_name), value))
-            t = BtfType(size=size_or_type, values=tuple(values), **common)
-        elif kind == "enum64":
-            values = []
-            for _ in range(vlen):
-                v_name, lo, hi = struct.unpack_from("<III", blob, take(12))
-                raw = lo | (hi << 32)
-                value = raw - (1 << 64) if kflag and raw >= 1 << 63 else raw
-                values.append(BtfEnumValue(name(v_name), value))
-            t = BtfType(size=size_or_type, values=tuple(values), **common)
-        elif kind == "func_proto":
-            params = []
-            for _ in range(vlen):
-                p_name, p_type = struct.unpack_from("<II", blob, take(8))
-                params.append(BtfParam(name(p_name), p_type))
-            t = BtfType(type=size_or_type, params=tuple(params), **common)
-        elif kind == "var":
-            t = BtfType(type=size_or_type, linkage=word(), **common)
-        elif kind == "datasec":
-            infos = []
-            for _ in range(vlen):
-                v_type, v_off, v_size = struct.unpack_from("<III", blob, take(12))
-                infos.append(BtfVarSecinfo(v_type, v_off, v_size))
-            t = BtfType(size=size_or_type, secinfo=tuple(infos), **common)
-        elif kind == "float":
-            t = BtfType(size=size_or_type, **common)
-        else:  # decl_tag
-            t = BtfType(type=size_or_type, component_idx=word(signed=True), **common)
-        types.append(t)
-    return types
+        extra = _EXTRA.get(kind_num)
+        if extra is None:
+            raise ElfError(f"BTF: type {len(offsets)} has unknown kind {kind_num}")
+        size = 12 + extra[0] + extra[1] * (info & 0xFFFF)
+        if pos + size > end:
+            raise ElfError(f"BTF: type {len(offsets)} cut short at byte {pos}")
+        offsets.append(pos)
+        pos += size
+    return offsets
+
+
+def _decode_type(blob: bytes, pos: int, tid: int, strings: bytes,
+                 names: dict[int, str]) -> BtfType:
+    """The type whose record starts at `pos` (its length was checked by _type_offsets)."""
+    def name(off: int) -> str:
+        got = names.get(off)
+        if got is None:
+            got = names[off] = read_string(strings, off, "BTF name")
+        return got
+
+    name_off, info, size_or_type = _III.unpack_from(blob, pos)
+    pos += 12
+    vlen = info & 0xFFFF
+    kflag = bool(info >> 31)
+    kind = KINDS[(info >> 24) & 0x1F]
+    common = dict(id=tid, kind=kind, name=name(name_off), kind_flag=kflag)
+    if kind == "int":
+        enc = _U32.unpack_from(blob, pos)[0]
+        return BtfType(size=size_or_type, encoding=(enc >> 24) & 0xF,
+                       bit_offset=(enc >> 16) & 0xFF, bits=enc & 0xFF, **common)
+    if kind in ("ptr", "typedef", "volatile", "const", "restrict", "type_tag", "fwd"):
+        return BtfType(type=size_or_type if kind != "fwd" else 0, **common)
+    if kind == "func":
+        return BtfType(type=size_or_type, linkage=vlen, **common)
+    if kind == "array":
+        elem, index, nelems = _III.unpack_from(blob, pos)
+        return BtfType(type=elem, index_type=index, nelems=nelems, **common)
+    if kind in ("struct", "union"):
+        raw = _III.iter_unpack(blob[pos: pos + 12 * vlen])
+        if kflag:
+            members = tuple(BtfMember(name(m), ty, off & 0xFFFFFF, off >> 24)
+                            for m, ty, off in raw)
+        else:
+            members = tuple(BtfMember(name(m), ty, off) for m, ty, off in raw)
+        return BtfType(size=size_or_type, members=members, **common)
+    if kind == "enum":
+        values = []
+        for v_name, raw_value in _II.iter_unpack(blob[pos: pos + 8 * vlen]):
+            value = raw_value - (1 << 32) if kflag and raw_value >= 1 << 31 else raw_value
+            values.append(BtfEnumValue(name(v_name), value))
+        return BtfType(size=size_or_type, values=tuple(values), **common)
+    if kind == "enum64":
+        values = []
+        for v_name, lo, hi in _III.iter_unpack(blob[pos: pos + 12 * vlen]):
+            raw_value = lo | (hi << 32)
+            value = raw_value - (1 << 64) if kflag and raw_value >= 1 << 63 else raw_value
+            values.append(BtfEnumValue(name(v_name), value))
+        return BtfType(size=size_or_type, values=tuple(values), **common)
+    if kind == "func_proto":
+        params = tuple(BtfParam(name(p_name), p_type)
+                       for p_name, p_type in _II.iter_unpack(blob[pos: pos + 8 * vlen]))
+        return BtfType(type=size_or_type, params=params, **common)
+    if kind == "var":
+        return BtfType(type=size_or_type, linkage=_U32.unpack_from(blob, pos)[0], **common)
+    if kind == "datasec":
+        infos = tuple(BtfVarSecinfo(v_type, v_off, v_size)
+                      for v_type, v_off, v_size in _III.iter_unpack(blob[pos: pos + 12 * vlen]))
+        return BtfType(size=size_or_type, secinfo=infos, **common)
+    if kind == "float":
+        return BtfType(size=size_or_type, **common)
+    return BtfType(type=size_or_type, component_idx=_I32.unpack_from(blob, pos)[0], **common)
+
+
+def _parse_types(blob: bytes, strings: bytes) -> list[BtfType]:
+    names: dict[int, str] = {0: ""}
+    offsets = _type_offsets(blob)
+    return [VOID] + [_decode_type(blob, offsets[tid], tid, strings, names)
+                     for tid in range(1, len(offsets))]
+
+
+class _LazyTypes:
+    """The types of a BTF decoded when first asked for (a list-like view by type id)."""
+
+    def __init__(self, blob: bytes, strings: bytes, offsets: list[int]) -> None:
+        self._blob, self._strings, self._offsets = blob, strings, offsets
+        self._names: dict[int, str] = {0: ""}
+        self._cache: list[BtfType | None] = [None] * len(offsets)
+        self._cache[0] = VOID
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        t = self._cache[index]
+        if t is None:
+            tid = index % len(self._offsets)
+            t = self._cache[index] = _decode_type(self._blob, self._offsets[tid], tid,
+                                                  self._strings, self._names)
+        return t
+
+    def __iter__(self) -> Iterator[BtfType]:
+        return (self[i] for i in range(len(self)))
+
+    def name(self, tid: int) -> str:
+        """A type's name without decoding the type."""
+        if tid == 0:
+            return ""
+        off = _U32.unpack_from(self._blob, self._offsets[tid])[0]
+        got = self._names.get(off)
+        if got is None:
+            got = self._names[off] = read_string(self._strings, off, "BTF name")
+        return got
+
+
+class LazyBtf(Btf):
+    """A BTF whose types are decoded on first use: for a kernel's vmlinux BTF (~130k types)
+    of which CO-RE needs a few hundred. References are checked when a type is decoded."""
+
+    def __init__(self, blob: bytes, strings: bytes) -> None:
+        lazy = _LazyTypes(blob, strings, _type_offsets(blob))
+        self.types = lazy  # type: ignore[assignment]
+        self.strings = strings
+        self._by_essential = None
+        self._by_name_ids: dict[str, list[int]] = {}
+        for tid in range(1, len(lazy)):
+            name = lazy.name(tid)
+            if name:
+                self._by_name_ids.setdefault(name, []).append(tid)
+
+    def type(self, type_id: int) -> BtfType:
+        t = super().type(type_id)
+        for ref in (t.type, t.index_type, *(m.type for m in t.members),
+                    *(p.type for p in t.params), *(s.type for s in t.secinfo)):
+            if not 0 <= ref < len(self.types):
+                raise ElfError(f"BTF: type {type_id} refers to missing type {ref}")
+        return t
+
+    def find(self, name: str, kind: str | None = None) -> BtfType | None:
+        for tid in self._by_name_ids.get(name, ()):
+            t = self.type(tid)
+            if kind is None or t.kind == kind:
+                return t
+        return None
+
+    def by_essential_name(self, name: str) -> list[BtfType]:
+        if self._by_essential is None:
+            index: dict[str, list[int]] = {}
+            for full, ids in self._by_name_ids.items():
+                index.setdefault(essential_name(full), []).extend(ids)
+            self._by_essential = {k: sorted(v) for k, v in index.items()}  # type: ignore
+        return [self.type(tid) for tid in self._by_essential.get(name, ())]  # type: ignore
 
 
 def _check_references(btf: Btf) -> None:

@@ -11,8 +11,9 @@ a verifier reports it when reachable) and `CoreResult.failure` says why. Inconsi
 (an instruction that does not hold the compiler's value, ambiguous candidates) raises ElfError,
 as libbpf refuses to load such an object.
 
-`target_btf(path)` reads a raw BTF file (/sys/kernel/btf/vmlinux) or an ELF object's `.BTF` and
-caches the parsed result per path, mtime and size for the life of the process.
+`target_btf(path)` reads a raw BTF file (/sys/kernel/btf/vmlinux) or an ELF object's `.BTF`,
+parses it lazily (types decoded when first used) and caches it per path, mtime and size for
+the life of the process.
 """
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def _cached_btf(path: str, _mtime: int, _size: int) -> Btf:
             if sec is None:
                 raise ElfError("no .BTF section")
             data = sec.data
-        return parse_btf(data)
+        return parse_btf(data, lazy=True)
     except ElfError as exc:
         raise ElfError(f"target BTF {path}: {exc}") from None
     except Exception as exc:  # pyelftools on a damaged ELF

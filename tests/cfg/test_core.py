@@ -311,3 +311,30 @@ def test_the_running_kernels_btf_is_the_default(monkeypatch):
     assert prog.core_target == KERNEL_BTF
     assert prog.core_results and not any(r.poisoned for r in prog.core_results
                                          if "pre514" not in r.reloc.spec)
+
+
+def test_lazy_btf_decodes_the_same_types():
+    from _elf_helpers import CORPUS, fixture
+    from cfg.btf import LazyBtf
+    for path in (CORPUS / "kprobe_core_task.o", fixture("core_btf.o"), fixture("btf_maps.o")):
+        data = open(path, "rb").read()
+        off, size = section_file_range(data, ".BTF")
+        eager, lazy = parse_btf(data[off:off + size]), parse_btf(data[off:off + size], lazy=True)
+        assert isinstance(lazy, LazyBtf) and len(lazy) == len(eager)
+        for tid in range(len(eager) - 1, -1, -1):  # backwards: nothing decoded in advance
+            assert lazy.type(tid) == eager.type(tid)
+        assert list(lazy) == list(eager)
+        for t in list(eager)[:200]:
+            if t.name:
+                assert lazy.find(t.name, t.kind) == eager.find(t.name, t.kind)
+                key = essential_name(t.name)
+                assert lazy.by_essential_name(key) == eager.by_essential_name(key)
+
+
+def test_lazy_btf_checks_references_when_decoding():
+    from cfg.btf import LazyBtf
+    # one PTR type (kind 2) pointing at the missing type 7
+    blob = struct.pack("<III", 0, 2 << 24, 7)
+    btf = LazyBtf(blob, b"\0")
+    with pytest.raises(ElfError, match="refers to missing type 7"):
+        btf.type(1)
