@@ -15,6 +15,7 @@ import weakref
 from typing import Callable
 
 from cfg import isa
+from cfg.core import CORE_POISON_HELPER
 from cfg.errors import BpfcheckError
 from cfg.program import Program
 
@@ -38,6 +39,12 @@ def available() -> tuple[bool, str]:
     if platform.system() != "Linux":
         return False, "the native JIT needs Linux (mmap/mprotect)"
     return True, ""
+
+
+def _poisoned(machine, r1, r2, r3, r4, r5) -> int:
+    """The helper a poisoned CO-RE instruction calls: reaching it fails the run."""
+    raise VmError("call to helper 0xbad2310: a CO-RE relocation failed here (see the "
+                  "verifier's error at this pc)")
 
 
 class _LowBuffer:
@@ -136,6 +143,8 @@ class NativeMachine(Machine):
     def _helper_address(self, helper_id: int) -> int:
         if helper_id not in self._callbacks:
             fn = self.helpers.get(helper_id)
+            if fn is None and helper_id == CORE_POISON_HELPER:
+                fn = _poisoned  # libbpf's failed CO-RE relocation: fails only if reached
             if fn is None:
                 raise BpfcheckError(f"unknown helper {helper_id}")
             self._callbacks[helper_id] = HELPER_SIGNATURE(self._wrap_helper(fn))

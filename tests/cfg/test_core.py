@@ -338,3 +338,18 @@ def test_lazy_btf_checks_references_when_decoding():
     btf = LazyBtf(blob, b"\0")
     with pytest.raises(ElfError, match="refers to missing type 7"):
         btf.type(1)
+
+
+@pytest.mark.parametrize("engine", ["interp", "pyjit", "jit"])
+def test_a_dead_poisoned_instruction_runs_on_every_engine(engine, capsys):
+    from _elf_helpers import CORPUS
+    from runtime.jit.native import available
+    if engine == "jit" and not available()[0]:
+        pytest.skip("the native JIT needs x86-64 Linux")
+    if not os.path.exists(KERNEL_BTF):
+        pytest.skip("needs the kernel BTF, where task_struct has no `state`")
+    path = str(CORPUS / "kprobe_core_task.o")
+    prog = load_object(path, target_btf=KERNEL_BTF).programs[0]
+    assert any(r.poisoned for r in prog.core_results)
+    assert main(["run", "--btf", KERNEL_BTF, "--engine", engine, path]) == 0
+    assert "r0 = 0" in capsys.readouterr().out
