@@ -20,6 +20,7 @@ from verifier.state import State, var
 
 U32 = M.full_range(32, False)
 SIGNED = {"jsgt", "jsge", "jslt", "jsle"}
+SELF_FALSE = {"jne", "jgt", "jlt", "jsgt", "jslt"}  # `x op x` never holds
 # Whether `p op 0` can hold for a pointer p (a non-NULL address, below 2^63 as a signed value).
 POINTER_VS_NULL = {"jeq": False, "jne": True, "jgt": True, "jge": True, "jlt": False,
                    "jle": False, "jsgt": True, "jsge": True, "jslt": False, "jsle": False}
@@ -52,6 +53,9 @@ def refine(sem, st: State, cond) -> None:
         right, mr = None, T.NUMBER
     if ml & T.UNINIT or mr & T.UNINIT:
         return  # reported at the jump; nothing sound to learn
+    if cond.left == cond.right and right is not None and cond.op in SELF_FALSE:
+        st.set_bottom()  # `r1 != r1`, `r1 > r1`, ...: one value never differs from itself
+        return
     if ml == T.NUMBER and mr == T.NUMBER:
         _numbers(st, cond, left, right)
         return
@@ -68,6 +72,10 @@ def refine(sem, st: State, cond) -> None:
         type(cond)
         _null_check(st, _Cond(flipped, 64, cond.right, cond.left, True), right, mr, left)
         return
+    if ml == mr and ml in (T.MAP_FD, T.MAP_FD_PROGRAMS) and right is not None and \
+            cond.width == 64 and cond.op in ("jeq", "jne"):
+        _same_map(sem, st, cond.op == "jeq", var(left, "map_fd"), var(right, "map_fd"))
+        return
     # one packet, one context, one stack (absolute offsets): offsets order like addresses;
     # two map values are distinct objects whose addresses say nothing about their offsets
     if (ml == mr and ml in (T.PACKET, T.CTX, T.STACK) and right is not None
@@ -79,6 +87,18 @@ def refine(sem, st: State, cond) -> None:
             st.num.add_constraint(c)
         elif cond.op == "jne":
             st.num.add_constraint(ne(a, b))
+
+
+def _same_map(sem, st: State, equal: bool, a: str, b: str) -> None:
+    """Two map pointers are equal (or not): equal pointers are the same map (same index).
+    Two loads of one map of the program (not an inner map, whose index stands for many maps
+    at run time) give one pointer, so they cannot differ."""
+    if equal:
+        st.num.add_constraint(eq(a, b))
+        return
+    ia, ib = st.num.interval(a).singleton(), st.num.interval(b).singleton()
+    if ia is not None and ia == ib and 0 <= ia < len(sem.program.maps):
+        st.set_bottom()
 
 
 class _Cond:
@@ -187,8 +207,11 @@ def _numbers32(st: State, cond, left: str, right: str | None) -> None:
         if reg is None:
             continue
         u = views(st, reg)[1]
+        low = M.to_unsigned(r, 32) if signed else r
         if u.leq(U32):  # the register is its low half: the refinement carries over
-            _meet_views(st, reg, M.to_unsigned(r, 32) if signed else r, False)
+            _meet_views(st, reg, low, False)
+        elif u.is_finite() and u.lo >> 32 == u.hi >> 32:  # one high half: it carries over too
+            _meet_views(st, reg, low + (u.lo >> 32 << 32), False)
     # relational facts when both sides are 32-bit clean values
     if right is not None and op not in ("jset", "jnset", "jne"):
         ul, ur = views(st, left)[1], views(st, right)[1]

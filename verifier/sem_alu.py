@@ -19,6 +19,15 @@ from verifier.state import State, var
 ALU_OP = {"div": "udiv", "mod": "umod"}
 
 
+def _mask_keeps(a_u: Interval, b_u: Interval | None, imm: int, width: int) -> bool:
+    """Whether the width-bit `a & b` (zero-extended) is `a` for every unsigned a in a_u: b
+    (the register's range b_u, or the immediate) is a known low-bit mask 2^k - 1 of at most
+    `width` bits and a_u lies in [0, 2^k - 1]."""
+    c = (imm & MASK64 if width == 64 else imm & 0xFFFFFFFF) if b_u is None else b_u.singleton()
+    return c is not None and c < 1 << width and c & (c + 1) == 0 and \
+        isinstance(a_u.hi, int) and a_u.hi <= c
+
+
 class AluSemantics:
     """Mixin of `verifier.semantics.Semantics`: the arithmetic instruction kinds."""
 
@@ -40,7 +49,11 @@ class AluSemantics:
             C.check_divisor(ch, st, pc, src, imm, spec.width)
         md = st.type_of(dst)
         ms = st.type_of(f"r{src}") if src is not None else T.NUMBER
-        if md == T.NUMBER and ms == T.NUMBER:
+        if src == insn.dst and (op == "sub" and not md & ~(T.NUMBER | T.POINTERS) and
+                                (spec.width == 64 or md == T.NUMBER) or
+                                op == "xor" and md == T.NUMBER):
+            st.set_const(dst, 0)  # `r1 -= r1`, `r1 ^= r1`: zero whatever r1 is (one value)
+        elif md == T.NUMBER and ms == T.NUMBER:
             self._number_op(st, dst, op, spec.width, src, imm)
         elif spec.width == 64 and op in ("add", "sub"):
             self._pointer_arith(st, pc, insn.dst, op, src, imm, ch)
@@ -60,6 +73,9 @@ class AluSemantics:
     def _number_op(self, st: State, dst: str, op: str, width: int, src: int | None,
                    imm: int) -> None:
         srcr = f"r{src}" if src is not None else None
+        if op == "and" and _mask_keeps(views(st, dst)[1], srcr and views(st, srcr)[1], imm,
+                                       width):
+            return  # `r2 &= 0xff` on a value in [0, 255]: unchanged, relations kept
         if width == 64:
             a_s, a_u = views(st, dst)
             if srcr is None:

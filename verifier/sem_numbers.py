@@ -52,9 +52,38 @@ def views(st: State, r: str) -> tuple[Interval, Interval]:
     """The signed and unsigned ranges of a number, each reduced by the other."""
     s = st.num.interval(var(r, "svalue")).meet(S64)
     u = st.num.interval(var(r, "uvalue")).meet(U64)
-    s2 = s.meet(M.to_signed(u, 64))
-    u2 = u.meet(M.to_unsigned(s, 64))
+    if s.is_bottom() or u.is_bottom():
+        return s.meet(M.to_signed(u, 64)), u.meet(M.to_unsigned(s, 64))
+    u2 = _hull_of(_unsigned_pieces(s), u)
+    s2 = _hull_of(_signed_pieces(u2), s)
     return s2, u2
+
+
+def _unsigned_pieces(s: Interval) -> tuple[Interval, ...]:
+    """A finite signed range in the unsigned view: negative values move up by 2^64; a range
+    across 0 becomes two pieces (not their hull, which would be everything)."""
+    if s.lo >= 0:
+        return (s,)
+    if s.hi < 0:
+        return (s + (1 << 64),)
+    return Interval(0, s.hi), Interval(s.lo + (1 << 64), MASK64)
+
+
+def _signed_pieces(u: Interval) -> tuple[Interval, ...]:
+    """A finite unsigned range in the signed view: values from 2^63 move down by 2^64."""
+    if u.hi < HALF64:
+        return (u,)
+    if u.lo >= HALF64:
+        return (u - (1 << 64),)
+    return Interval(u.lo, HALF64 - 1), Interval(-HALF64, u.hi - (1 << 64))
+
+
+def _hull_of(pieces: tuple[Interval, ...], within: Interval) -> Interval:
+    """The smallest interval holding every piece's part inside `within`."""
+    out = Interval.bottom()
+    for p in pieces:
+        out = out.join(p.meet(within))
+    return out
 
 
 def sync(st: State, r: str) -> None:

@@ -116,6 +116,9 @@ class Semantics(AluSemantics, MemorySemantics, CallSemantics):
                     f"({T.name(st.type_of(f'r{who}'))})")
             return
         if lp and rp:
+            if ml == mr and ml in (T.MAP_FD, T.MAP_FD_PROGRAMS) and spec.op in ("jeq", "jne") \
+                    and spec.width == 64:
+                return  # which map: maps are distinct objects, equal iff the same map
             if ml != mr or not T.is_single(ml) or ml & ~T.POINTERS:
                 ch.fail(pc, "pointer-compare", f"comparison of pointers of different regions "
                         f"({T.name(ml)} and {T.name(mr)})")

@@ -135,3 +135,24 @@ def byte_programs(draw):
 @given(byte_programs())
 def test_byte_wise_stack_reads_are_sound(text):
     _check(text)
+
+
+BOUND = st.integers(-(1 << 63), (1 << 63) - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(BOUND, BOUND, st.integers(0, (1 << 64) - 1), st.integers(0, (1 << 64) - 1),
+       st.integers(0, (1 << 64) - 1))
+def test_view_reduction_keeps_every_value(a, b, c, d, x):
+    """The signed and unsigned views reduce each other piecewise (a signed range across 0 is
+    two unsigned pieces) without losing any value that lies in both."""
+    from domains.bounds import Interval
+    from verifier.sem_numbers import _hull_of, _signed_pieces, _unsigned_pieces
+    s, u = Interval(min(a, b), max(a, b)), Interval(min(c, d), max(c, d))
+    sx = x - (1 << 64) if x >> 63 else x
+    u2 = _hull_of(_unsigned_pieces(s), u)
+    s2 = _hull_of(_signed_pieces(u2), s)
+    if sx in s and x in u:
+        assert x in u2 and sx in s2
+    assert u2.leq(u) and s2.leq(s)
+
