@@ -195,3 +195,30 @@ def test_each_new_context_brings_its_own_r1_and_r2(name):
                            type_="unspec"))
     for data in (b"\x07\x00\x00", b"\x09" * 5, b"\x07\x00\x00", b"\x02"):
         assert m.run(context.raw_memory(data)).r0 == len(data) | data[0] << 8
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_windows_contexts_with_eight_byte_pointers_come_back_too(name):
+    from runtime import windows
+    text = f"""
+    mov %r6, %r1
+    ldxdw %r2, [%r6+0]
+    ldxdw %r3, [%r6+8]
+    mov %r7, %r3
+    sub %r7, %r2
+    ldxb %r8, [%r2+14]
+    add %r8, 1
+    stxb [%r2+14], %r8
+    mov %r1, %r6
+    mov %r2, 14
+    call {windows.EXT_HELPER_BASE + 1}
+    mov %r0, %r7
+    exit
+    """
+    program = Program(assemble(text, "ubpf"), type="xdp", section="xdp", name="w")
+    m = windows.machine(program, name)
+    ctx = windows.xdp(PACKET)
+    expected = bytes([PACKET[14] + 1]) + PACKET[15:]
+    for _ in range(3):
+        r = m.run(ctx)
+        assert (r.error, r.r0, r.packet) == (None, len(PACKET), expected)
