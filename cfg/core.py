@@ -372,7 +372,7 @@ class Relocator:
                 ok = (a.kind == b.kind == "ptr") or (
                     a.kind == b.kind == "int" and not a.encoding & 1 and not b.encoding & 1)
                 bad = not ok
-            failure = (f"{local_path(self.local, local)} is {orig_sz} bytes here and {new_sz} "
+            failure = (f"{_path(self.local, local)} is {orig_sz} bytes here and {new_sz} "
                        f"in the target, and is not an unsigned integer or a pointer"
                        if bad else "")
             return Resolution(orig, new, validate=validate, orig_size=orig_sz,
@@ -415,7 +415,7 @@ class Relocator:
             _, t = _skip(self.target, tid)
             while t.kind == "array":
                 tid, t = _skip(self.target, t.type)
-        return f"{local_path(self.local, local)} does not match {want} in the target"
+        return f"{_path(self.local, local)} does not match {want} in the target"
 
     def _has_member(self, tid: int, name: str) -> bool:
         t = self.target.type(tid)
@@ -435,7 +435,7 @@ def _tag(t: BtfType) -> str:
     return {"enum64": "enum", "fwd": "struct"}.get(t.kind, t.kind)
 
 
-def local_path(btf: Btf, spec: _Spec) -> str:
+def _path(btf: Btf, spec: _Spec) -> str:
     """`struct task_struct::real_parent` style path of a spec."""
     out = btf.type_name(spec.root)
     for acc in spec.accs[1:]:
