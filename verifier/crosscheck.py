@@ -19,7 +19,8 @@ from typing import Any
 import z3
 
 from verifier import types as T
-from verifier.symexec import STACK, V, Explorer, SymState, _Dead, bv
+from verifier.difftest import ShadowState, entry_registers
+from verifier.symexec import V, DeadPath, Explorer, SymState, bv
 
 MEMORY_KINDS = {"packet-bounds", "stack-bounds", "map-value-bounds", "ctx-access", "null-deref",
                 "invalid-memory"}
@@ -252,7 +253,7 @@ def find_witness(report, error, *, unroll: int = UNROLL, max_paths: int = 3000,
         else:
             try:
                 c = violation(ex, st, insn, error.kind)
-            except _Dead:
+            except DeadPath:
                 return False
             if c is None:
                 return False
@@ -346,19 +347,6 @@ def _witness(ex: Explorer, st: SymState, model, error) -> Witness:
 
 
 # ---- replay ------------------------------------------------------------------------------------
-class _Shadow:
-    """Just enough of `verifier.difftest.Monitor` to track written registers and stack bytes."""
-
-    def __init__(self, program) -> None:
-        from verifier.difftest import Monitor
-
-        class _R:
-            pass
-        r = _R()
-        r.program = program
-        self.mon = Monitor(r)
-
-
 def replay(program, w: Witness, budget: int = REPLAY_BUDGET) -> tuple[bool, str]:
     """Run the witness on the checked interpreter: (the violation happened, what was seen)."""
     from runtime import context as C
@@ -372,17 +360,16 @@ def replay(program, w: Witness, budget: int = REPLAY_BUDGET) -> tuple[bool, str]
         ctx = C.for_program_type(program.type, w.packet)
     else:
         ctx = C.ctx_bytes(w.ctx or b"")
-    mon = _Shadow(program).mon
-    state = {"stack": 0, "live": (1 << 1) | (1 << 10), "seen": None, "visits": 0}
+    shadow = ShadowState(program, live=entry_registers(ctx))
+    state = {"seen": None, "visits": 0}
 
     def trace(pc: int, regs: list, memory) -> None:
         insn = program.at(pc)
         if pc == w.pc:
             state["visits"] += 1
             if state["seen"] is None:
-                state["seen"] = _concrete(program, machine, insn, regs, w.kind, state)
-        state["stack"] = mon._effects(machine, pc, regs, state["stack"])
-        state["live"] = mon._reg_effects(machine, pc, state["live"])
+                state["seen"] = _concrete(program, machine, insn, regs, w.kind, shadow)
+        shadow.step(machine, pc, regs)
 
     res = machine.run(ctx, budget, trace)
     if w.kind == "termination":
@@ -414,26 +401,28 @@ def monitor(program, machine, kinds=MONITORED_KINDS, flagged: dict | None = None
     writable regions, exit values out of the program type's range) and, at the pcs in
     `flagged` (pc -> error kinds the verifier reported there), those kinds too (e.g.
     arithmetic on a NULL pointer). Returns (hook, findings): (pc, kind, description)."""
-    mon = _Shadow(program).mon
-    state = {"stack": 0, "live": (1 << 1) | (1 << 10)}
+    shadow: ShadowState | None = None
     findings: list[tuple[int, str, str]] = []
     flagged = flagged or {}
 
     def trace(pc: int, regs: list, memory) -> None:
+        nonlocal shadow
+        if shadow is None:          # the run has begun: its context says which registers are set
+            shadow = ShadowState(program, live=entry_registers(machine.ctx.context))
         insn = program.at(pc)
         if not findings:
             for kind in (*kinds, *flagged.get(pc, ())):
-                seen = _concrete(program, machine, insn, regs, kind, state)
+                seen = _concrete(program, machine, insn, regs, kind, shadow)
                 if seen:
                     findings.append((pc, kind, seen))
                     break
-        state["stack"] = mon._effects(machine, pc, regs, state["stack"])
-        state["live"] = mon._reg_effects(machine, pc, state["live"])
+        shadow.step(machine, pc, regs)
     return trace, findings
 
 
-def _concrete(program, machine, insn, regs, kind: str, state) -> str | None:
-    """A description of the violation when it shows in the concrete state at the pc."""
+def _concrete(program, machine, insn, regs, kind: str, shadow: ShadowState) -> str | None:
+    """A description of the violation when it shows in the concrete state at the pc (`shadow`:
+    what the run has written before it)."""
     spec = insn.spec
     mem = machine.memory
     if kind == "uninit-register":
@@ -442,7 +431,7 @@ def _concrete(program, machine, insn, regs, kind: str, state) -> str | None:
             from verifier.platform import get_platform
             proto = get_platform("linux").helpers.get(insn.imm)
             reads = list(range(1, 1 + len(proto.args))) if proto else []
-        bad = [r for r in reads if not state["live"] >> r & 1]
+        bad = [r for r in reads if not shadow.written(r)]
         return f"r{bad[0]} read before any write on this run" if bad else None
     if kind == "uninit-stack":
         if spec.kind in ("ldx", "ldxsx"):
@@ -450,13 +439,9 @@ def _concrete(program, machine, insn, regs, kind: str, state) -> str | None:
         else:
             spans = _helper_spans(program, machine, insn, regs, reads_only=True)
         for addr, n in spans:
-            for i, r in enumerate(machine.stack):
-                if r.start <= addr < r.end:
-                    o = 4096 - 512 * i - (machine.stack_tops[i] - addr)
-                    missing = [o + j for j in range(n) if not state["stack"] >> (o + j) & 1]
-                    if missing:
-                        return f"stack bytes at offset {missing[0] - (4096 - 512 * i)} from " \
-                               f"r10 read before any write on this run"
+            off = shadow.unwritten(machine, addr, n)
+            if off is not None:
+                return f"stack bytes at offset {off} from r10 read before any write on this run"
         return None
     if kind in MEMORY_KINDS and spec.kind in ("ldx", "ldxsx", "st", "stx", "atomic"):
         base = regs[insn.src] if spec.kind in ("ldx", "ldxsx") else regs[insn.dst]

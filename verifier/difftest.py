@@ -13,8 +13,10 @@ verifier's variables and checks it against `report.state_at(pc)`:
   r10 is `stack_top`, each call frame `stack_size` lower), `ctx_offset`, `shared_offset` and
   `shared_region_size`, `map_fd` (the map's index) must satisfy the numeric invariant: the domain
   projected on those variables (`forget` of the rest) must `contains` the concrete point;
-- stack bytes the verifier believes initialised must have been written on this run (a shadow of
-  stores and helper writes, per frame).
+- stack bytes the verifier believes initialised must have been written on this run, and
+  registers it types as never uninitialised must have been written: a `ShadowState` tracks
+  both (the interpreter cannot see them). `verifier.crosscheck` uses the same `ShadowState` to
+  confirm uninitialised reads when it replays witnesses.
 
 What is NOT concretised (projected away, counted in `stats["skipped"]`): loop counters
 `pc[...]`, `zext`, `stack_numeric_size`, saved caller registers `fN.rK`, the `svalue` of
@@ -24,6 +26,7 @@ whose region cannot be told apart, and everything after a tail call (another pro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable
 
 from verifier import types as T
@@ -34,6 +37,7 @@ SHARED_KINDS = ("map_value", "global", "ringbuf")
 WRITE_ARGS = {"ptr_to_uninit_map_value", "ptr_to_writable_mem", "ptr_to_writable_mem_or_null",
               "ptr_to_long", "ptr_to_int"}
 SIZE_ARGS = {"const_size", "const_size_or_zero", "const_alloc_size_or_zero"}
+ENTRY_REGISTERS = (1 << 1) | (1 << 10)   # written at entry: r1 (the context) and r10
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,130 @@ def _signed(x: int) -> int:
     return x - (1 << 64) if x >> 63 else x
 
 
+def entry_registers(context) -> int:
+    """The registers written at a program's entry on `context` (bit i for ri): r1 and r10, and
+    r2 (the length) for a memory context."""
+    return ENTRY_REGISTERS | ((1 << 2) if context.kind == "mem" else 0)
+
+
+def frame_top(options, frame: int) -> int:
+    """The verifier's absolute stack offset of call frame `frame`'s r10 (frame 0's is
+    `stack_top`, each deeper frame `stack_size` lower)."""
+    return options.stack_top - options.stack_size * frame
+
+
+@lru_cache(maxsize=1)
+def _linux_helpers():
+    from verifier.platform import get_platform
+    return get_platform("linux").helpers
+
+
+class ShadowState:
+    """What one concrete run has written so far, which the interpreter itself cannot tell: the
+    stack bytes (`stack`, a bit set over the verifier's absolute stack offsets, see `frame_top`)
+    and the registers (`live`, bit i for ri).
+
+    One per run: before an instruction ask `written` / `unwritten` (or read the bit sets), then
+    call `step` with the registers it ran on. Stores, atomics and helpers' writes through their
+    memory arguments mark stack bytes; a local call forgets its callee frame's bytes and r0,
+    r6-r9 (restored with the caller's r6-r9 at the callee's exit); helper calls clobber r1-r5."""
+
+    def __init__(self, program, options=None, live: int = ENTRY_REGISTERS) -> None:
+        from verifier.options import Options
+        self.program = program
+        self.options = options or Options()
+        self.stack = 0
+        self.live = live
+        self._saved: list[int] = []              # the callers' `live` across local calls
+
+    # ---- questions ----------------------------------------------------------------------
+    def written(self, reg: int) -> bool:
+        """Whether register `reg` has been written on this run."""
+        return bool(self.live >> reg & 1)
+
+    def locate(self, machine, addr: int) -> tuple[int, int] | None:
+        """(call frame, absolute verifier offset) of a concrete address on one of the machine's
+        stack frames; None when it is on none."""
+        for i, reg in enumerate(machine.stack):
+            if reg.start <= addr < reg.end:
+                return i, frame_top(self.options, i) - (machine.stack_tops[i] - addr)
+        return None
+
+    def unwritten(self, machine, addr: int, size: int) -> int | None:
+        """The first of the `size` bytes at `addr` not written on this run, as an offset from
+        its frame's r10; None when all were written or `addr` is on no stack frame."""
+        where = self.locate(machine, addr)
+        if where is None:
+            return None
+        i, o = where
+        for j in range(size):
+            if not self.stack >> (o + j) & 1:
+                return o + j - frame_top(self.options, i)
+        return None
+
+    # ---- effects ------------------------------------------------------------------------
+    def step(self, machine, pc: int, regs: list) -> None:
+        """Record what the instruction at `pc` writes (`regs`: the registers it runs on)."""
+        insn = self.program.at(pc)
+        try:
+            spec = insn.spec
+        except KeyError:
+            return
+        self._stack_effects(machine, insn, spec, regs)
+        self._register_effects(insn, spec)
+
+    def mark(self, machine, addr: int, size: int) -> None:
+        """Record `size` bytes written at concrete address `addr` (nothing off the stack)."""
+        where = self.locate(machine, addr)
+        if where is not None:
+            self.stack |= ((1 << size) - 1) << where[1]
+
+    def _stack_effects(self, machine, insn, spec, regs: list) -> None:
+        kind = spec.kind
+        if kind in ("st", "stx", "atomic"):
+            self.mark(machine, (regs[insn.dst] + insn.off) & M64, spec.size)
+        elif kind == "call" and spec.op == "local":
+            lo = frame_top(self.options, len(machine.frames) + 2)
+            self.stack &= ~(((1 << self.options.stack_size) - 1) << lo)
+        elif kind == "call" and spec.op == "helper":
+            proto = _linux_helpers().get(insn.imm)
+            if proto is None:
+                return
+            for i, a in enumerate(proto.args):
+                if a not in WRITE_ARGS:
+                    continue
+                if a == "ptr_to_long":
+                    size = 8
+                elif a == "ptr_to_int":
+                    size = 4
+                elif i + 1 < len(proto.args) and proto.args[i + 1] in SIZE_ARGS:
+                    size = regs[i + 2]
+                elif a == "ptr_to_uninit_map_value":
+                    m = machine.maps.by_address(regs[1])
+                    size = m.value_size if m is not None else 0
+                else:
+                    size = 1
+                if 0 < size <= 4096:
+                    self.mark(machine, regs[i + 1], size)
+
+    def _register_effects(self, insn, spec) -> None:
+        kind, live = spec.kind, self.live
+        if kind in ("alu", "neg", "mov", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw"):
+            live |= 1 << insn.dst
+        elif kind == "atomic" and (spec.op.startswith("fetch") or spec.op == "xchg"):
+            live |= 1 << insn.src
+        elif kind == "atomic" and spec.op == "cmpxchg":
+            live |= 1
+        elif kind in ("ldabs", "ldind") or (kind == "call" and spec.op != "local"):
+            live = (live & ~0b111110) | 1
+        elif kind == "call" and spec.op == "local":
+            self._saved.append(live)
+            live &= ~0b1111000001                   # r0 and r6-r9 undefined in the callee
+        elif kind == "exit" and self._saved:
+            live = (self._saved.pop() & 0b11111000000) | 1   # r6-r10 restored, r0 returned
+        self.live = live
+
+
 class Monitor:
     """Checks concrete runs of one verified program against its report's invariants."""
 
@@ -100,8 +228,6 @@ class Monitor:
         self.escapes: list[Escape] = []
         self._all: dict[int, Any] | None = None
         self._projected: dict[tuple, Any] = {}
-        self._helpers = None
-        self._saved: list[int] = []
 
     # ---- invariants ---------------------------------------------------------------------
     def state(self, pc: int):
@@ -109,12 +235,6 @@ class Monitor:
         if self._all is None:
             self._all = block_pc_states(self.report)
         return self._all.get(pc)
-
-    def _protos(self):
-        if self._helpers is None:
-            from verifier.platform import get_platform
-            self._helpers = get_platform("linux").helpers
-        return self._helpers
 
     # ---- running ------------------------------------------------------------------------
     def run(self, inp: Input, budget: int = 1_000_000) -> list[Escape]:
@@ -126,10 +246,7 @@ class Monitor:
             maps.load(inp.maps)
         machine = Machine(self.program, maps, checked=True)
         found: list[Escape] = []
-        # shadows of this run: initialised stack bytes (absolute verifier offsets, a bit set)
-        # and initialised registers (bit i for ri; r1 = ctx and r10 at entry)
-        shadow: list[int] = [0, (1 << 1) | (1 << 10) | ((1 << 2) if inp.context.kind == "mem"
-                                                        else 0)]
+        shadow = ShadowState(self.program, self.options, entry_registers(inp.context))
         desc = inp.describe
 
         def trace(pc: int, regs: list, memory) -> None:
@@ -142,17 +259,15 @@ class Monitor:
                 found.append(Escape(self.program.name, desc(), pc, "reach", "pc", pc,
                                     "_|_ (the verifier says this pc is unreachable)"))
                 raise _Stop()
-            esc = self._check(machine, pc, regs, st, shadow[0], shadow[1])
+            esc = self._check(machine, pc, regs, st, shadow.stack, shadow.live)
             if esc is not None:
                 what, variable, value = esc
                 found.append(Escape(self.program.name, desc(), pc, what, variable, value,
                                     str(st)))
                 raise _Stop()
-            shadow[0] = self._effects(machine, pc, regs, shadow[0])
-            shadow[1] = self._reg_effects(machine, pc, shadow[1])
+            shadow.step(machine, pc, regs)
 
         self.stats.runs += 1
-        self._saved: list[int] = []
         try:
             result = machine.run(inp.context, budget, trace)
         except _Stop:
@@ -170,8 +285,7 @@ class Monitor:
 
     def _stack_addr(self, machine, offset: int) -> int:
         i = self._frame_of(offset)
-        top = self.options.stack_top - self.options.stack_size * i
-        return machine.stack_tops[i] - (top - offset)
+        return machine.stack_tops[i] - (frame_top(self.options, i) - offset)
 
     def _classify(self, machine, x: int, mask: int) -> tuple[int, dict[str, int]] | None:
         """(type bit, concrete fields) of the 64-bit value x read as one of the types of mask;
@@ -234,8 +348,7 @@ class Monitor:
             return {"ctx_offset": x - r.start}
         if bit == T.STACK:
             i = machine.stack.index(r)
-            top = self.options.stack_top - self.options.stack_size * i
-            return {"stack_offset": top - (machine.stack_tops[i] - x)}
+            return {"stack_offset": frame_top(self.options, i) - (machine.stack_tops[i] - x)}
         if bit == T.SHARED:
             owner = r.owner
             size = getattr(owner, "value_size", None)
@@ -308,81 +421,12 @@ class Monitor:
         missing = st.stack.init & ~shadow
         if missing:
             depth = len(machine.frames)
-            lo_valid = self.options.stack_top - self.options.stack_size * (depth + 1)
+            lo_valid = frame_top(self.options, depth + 1)
             missing &= ~((1 << lo_valid) - 1)
             if missing:
                 o = (missing & -missing).bit_length() - 1
                 return "stack-init", f"stack byte {o}", "never written on this run"
         return None
-
-    # ---- effects on the shadow of initialised stack bytes ------------------------------
-    def _effects(self, machine, pc: int, regs: list, shadow: int) -> int:
-        insn = self.program.at(pc)
-        try:
-            spec = insn.spec
-        except KeyError:
-            return shadow
-        kind = spec.kind
-        if kind in ("st", "stx", "atomic"):
-            return self._mark(machine, (regs[insn.dst] + insn.off) & M64, spec.size, shadow)
-        if kind == "call" and spec.op == "local":
-            depth = len(machine.frames) + 1
-            top = self.options.stack_top - self.options.stack_size * depth
-            lo = top - self.options.stack_size
-            return shadow & ~(((1 << self.options.stack_size) - 1) << lo)
-        if kind == "call" and spec.op == "helper":
-            proto = self._protos().get(insn.imm)
-            if proto is None:
-                return shadow
-            for i, a in enumerate(proto.args):
-                if a not in WRITE_ARGS:
-                    continue
-                if a == "ptr_to_long":
-                    size = 8
-                elif a == "ptr_to_int":
-                    size = 4
-                elif i + 1 < len(proto.args) and proto.args[i + 1] in SIZE_ARGS:
-                    size = regs[i + 2]
-                elif a == "ptr_to_uninit_map_value":
-                    m = machine.maps.by_address(regs[1])
-                    size = m.value_size if m is not None else 0
-                else:
-                    size = 1
-                if 0 < size <= 4096:
-                    shadow = self._mark(machine, regs[i + 1], size, shadow)
-        return shadow
-
-    def _reg_effects(self, machine, pc: int, live: int) -> int:
-        """Registers written (or clobbered) by the instruction at pc."""
-        insn = self.program.at(pc)
-        try:
-            spec = insn.spec
-        except KeyError:
-            return live
-        kind = spec.kind
-        if kind in ("alu", "neg", "mov", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw"):
-            return live | (1 << insn.dst)
-        if kind == "atomic" and (spec.op.startswith("fetch") or spec.op == "xchg"):
-            return live | (1 << insn.src)
-        if kind == "atomic" and spec.op == "cmpxchg":
-            return live | 1
-        if kind in ("ldabs", "ldind") or (kind == "call" and spec.op != "local"):
-            return (live & ~0b111110) | 1
-        if kind == "call" and spec.op == "local":
-            self._saved.append(live)
-            return live & ~0b1111000001              # r0 and r6-r9 undefined in the callee
-        if kind == "exit" and self._saved:
-            caller = self._saved.pop()
-            return (caller & 0b11111000000) | 1       # r6-r10 restored, r0 returned
-        return live
-
-    def _mark(self, machine, addr: int, size: int, shadow: int) -> int:
-        for i, reg in enumerate(machine.stack):
-            if reg.start <= addr < reg.end:
-                top = self.options.stack_top - self.options.stack_size * i
-                o = top - (machine.stack_tops[i] - addr)
-                return shadow | (((1 << size) - 1) << o)
-        return shadow
 
 
 def block_pc_states(report) -> dict[int, Any]:

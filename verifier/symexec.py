@@ -642,3 +642,6 @@ class Explorer:
 
 class _Dead(Exception):
     """The path cannot continue (infeasible, or an instruction we do not model)."""
+
+
+DeadPath = _Dead   # the public name, for hooks of `Explorer.explore` (verifier.crosscheck)
