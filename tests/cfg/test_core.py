@@ -111,8 +111,9 @@ def _compile(tmp, name: str, source: str) -> str:
     src, obj = tmp / f"{name}.c", tmp / f"{name}.o"
     src.write_text(source)
     arch = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True).stdout.strip()
-    subprocess.run([CLANG, "-O2", "-g", "-target", "bpf", f"-I/usr/include/{arch or 'x86_64-linux-gnu'}",
-                    "-c", str(src), "-o", str(obj)], check=True, capture_output=True)
+    include = f"-I/usr/include/{arch or 'x86_64-linux-gnu'}"
+    subprocess.run([CLANG, "-O2", "-g", "-target", "bpf", include, "-c", str(src), "-o", str(obj)],
+                   check=True, capture_output=True)
     return str(obj)
 
 
@@ -214,7 +215,7 @@ def test_the_verifier_reports_a_reachable_poisoned_relocation(built):
 @needs_clang
 def test_no_target_keeps_the_local_values(built, monkeypatch):
     kept = load_object(built["local"], target_btf=None).programs[0]
-    assert kept.core_results == () or list(kept.core_results) == []
+    assert not kept.core_results
     assert kept.core_target == ""
     data = open(built["local"], "rb").read()
     off, size = section_file_range(data, "kprobe/core_test")

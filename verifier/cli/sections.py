@@ -5,8 +5,8 @@ JSON (`--format json`): {"programs": [{"section", "function", "type", "instructi
 "core_relocations" when the object has CO-RE relocations: each with `local` (the compiler's
 value), `value` (what was applied, null when the instruction was poisoned, then `failure` says
 why) and `target` (the target BTF, "" when none was available and local values were kept; see
-`--btf` / `--no-core`). `instructions` counts 8-byte slots of the whole program (entry function and the
-subprograms appended to it), as the kernel counts them.
+`--btf` / `--no-core`). `instructions` counts 8-byte slots of the whole program (entry function
+and the subprograms appended to it), as the kernel counts them.
 """
 from __future__ import annotations
 
