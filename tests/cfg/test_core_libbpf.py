@@ -102,3 +102,48 @@ def test_corpus_relocations_match_libbpf_on_the_running_kernel():
                 relocations += 1
             compared += 1
     assert compared >= 3 and relocations >= 25
+
+
+def _random_target(seed: int) -> str:
+    """A target BTF source for test_core.LOCAL_C with a random layout: members reordered,
+    dropped, widened, narrowed or re-signed, padding, anonymous structs and unions, bitfields
+    of other units and widths, enumerators renumbered or missing, `struct bar` resized."""
+    import random
+    rnd = random.Random(seed)
+    members = []
+    for name, types in (("a", ["int", "long", "unsigned int"]),
+                        ("b", ["long", "int", "unsigned long"]),
+                        ("u", ["unsigned int", "unsigned long", "unsigned short", "int"]),
+                        ("s", ["short", "int", "unsigned short", "long"])):
+        if rnd.random() > 0.15:
+            members.append(f"{rnd.choice(types)} {name};")
+    unit, bits = rnd.choice([("unsigned int", 32), ("unsigned long long", 64),
+                             ("unsigned char", 8)])
+    members.append(f"{unit} lo: {rnd.randint(1, bits - 7)}, wide: {rnd.randint(1, 7)};")
+    members.append(f"char name[{rnd.choice([4, 8, 16, 32])}];")
+    if rnd.random() < 0.5:
+        members.append("int gone;")
+    for i in range(rnd.randint(0, 3)):
+        members.append(f"{rnd.choice(['long', 'char', 'short'])} pad{i};")
+    rnd.shuffle(members)
+    if rnd.random() < 0.5 and len(members) > 2:  # wrap a few members in an anonymous aggregate
+        k = rnd.randint(1, 2)
+        kind = rnd.choice(["struct", "union"]) if k == 1 else "struct"
+        members = members[:-k] + [f"{kind} {{ {' '.join(members[-k:])} }};"]
+    colors = [f"RED = {rnd.randint(-5, 40)}"] + (
+        [f"GREEN = {rnd.randint(-5, 40)}"] if rnd.random() < 0.7 else [])
+    bar = (f"struct bar {{ {' '.join(f'long x{i};' for i in range(rnd.randint(1, 4)))} }};\n"
+           f"struct bar use_bar;" if rnd.random() < 0.7 else "")
+    return (f"struct foo {{ {' '.join(members)} }};\nenum color {{ {', '.join(colors)} }};\n"
+            f"{bar}\nstruct foo *use_foo;\nenum color use_color;\n")
+
+
+@pytest.mark.skipif(CLANG is None, reason="clang-19 is not installed")
+@pytest.mark.parametrize("seed", range(8))
+def test_random_target_layouts_match_libbpf(tmp_path, seed):
+    _needs_root()
+    local = _compile(tmp_path, "local", LOCAL_C)
+    target = _compile(tmp_path, "target", _random_target(seed))
+    theirs = libbpf_relocated(local, target)
+    prog = load_object(local, target_btf=target).programs[0]
+    assert _slots(prog) == theirs[prog.name], _random_target(seed)
