@@ -110,6 +110,9 @@ def _thresholds(program: Program) -> list[int]:
         if kind == "jcond" and not insn.spec.uses_src_reg:
             c = insn.imm
             vals.update((c, c - 1, c + 1))
+        elif kind == "alu" and insn.spec.op == "and" and not insn.spec.uses_src_reg \
+                and insn.imm > 0:
+            vals.add(insn.imm)  # `r &= 0xff` in a loop: a counter stays in the mask's range
     return sorted(vals)
 
 
