@@ -13,7 +13,7 @@ from domains.linear import LinearExpression as E
 from domains.linear import eq
 from verifier import checks as C
 from verifier import types as T
-from verifier.sem_numbers import MASK64, S64, U32, U64, _low32, set_number, sync, views
+from verifier.sem_numbers import MASK64, S64, U32, U64, _low32, plus, set_number, sync, views
 from verifier.state import State, var
 
 ALU_OP = {"div": "udiv", "mod": "umod"}
@@ -26,6 +26,16 @@ def _mask_keeps(a_u: Interval, b_u: Interval | None, imm: int, width: int) -> bo
     c = (imm & MASK64 if width == 64 else imm & 0xFFFFFFFF) if b_u is None else b_u.singleton()
     return c is not None and c < 1 << width and c & (c + 1) == 0 and \
         isinstance(a_u.hi, int) and a_u.hi <= c
+
+
+def _shifted_in_zeros(op: str, count: Interval, width: int) -> Interval:
+    """`x << k` (k in [0, width), known at least to be `count.lo`) has its k low bits clear,
+    wrapped or not: at most 2^width - 2^k. Everything for other operations."""
+    full = M.full_range(width, False)
+    if op != "lsh" or not isinstance(count.lo, int) or not 0 < count.lo or \
+            not isinstance(count.hi, int) or count.hi >= width:
+        return full
+    return Interval(0, (1 << width) - (1 << count.lo))
 
 
 class AluSemantics:
@@ -85,8 +95,8 @@ class AluSemantics:
             if op in ("add", "sub"):
                 sign = 1 if op == "add" else -1
                 sv, uv = var(dst, "svalue"), var(dst, "uvalue")
-                es = E.var(sv) + (E.var(var(srcr, "svalue")) * sign if srcr else sign * imm)
-                eu = E.var(uv) + (E.var(var(srcr, "uvalue")) * sign if srcr else sign * imm)
+                es = plus(st, sv, srcr and var(srcr, "svalue"), sign, imm)
+                eu = plus(st, uv, srcr and var(srcr, "uvalue"), sign, imm)
                 rs = (a_s + b_s) if sign > 0 else (a_s - b_s)
                 ru = (a_u + Interval.const(imm) if srcr is None else a_u + b_u) if sign > 0 else \
                     (a_u - Interval.const(imm) if srcr is None else a_u - b_u)
@@ -109,7 +119,7 @@ class AluSemantics:
                     sync(st, dst)
                     return
             rs = M.alu(op, a_s, b_s, 64, True)
-            ru = M.alu(op, a_u, b_u, 64, False)
+            ru = M.alu(op, a_u, b_u, 64, False).meet(_shifted_in_zeros(op, b_u, 64))
             if srcr is None and imm == 32 and op in ("lsh", "rsh", "arsh"):
                 if self._shift32(st, dst, op, a_s, a_u, rs, ru):
                     return
@@ -129,12 +139,12 @@ class AluSemantics:
             r = (a_u + bb) if sign > 0 else (a_u - bb)
             if clean_a and clean_b and r.leq(U32):
                 uv, sv = var(dst, "uvalue"), var(dst, "svalue")
-                eu = E.var(uv) + (E.var(var(srcr, "uvalue")) * sign if srcr else sign * imm)
+                eu = plus(st, uv, srcr and var(srcr, "uvalue"), sign, imm)
                 st.num.assign(uv, eu)
                 st.num.assign(sv, uv)
                 self._only_number(st, dst)
                 return
-        ru = M.alu(op, a_u, b_u, 32, False)
+        ru = M.alu(op, a_u, b_u, 32, False).meet(_shifted_in_zeros(op, b_u, 32))
         rs = M.alu(op, a_s, b_s, 32, True)
         r = ru.meet(M.to_unsigned(rs, 32))
         self._machine_result(st, dst, op, 32, srcr, imm, r, r)
@@ -208,7 +218,7 @@ class AluSemantics:
             ms &= T.POINTERS
             for b in T.bits(ms):
                 f = T.OFFSET_FIELD[b]
-                st.num.assign(var(dst, f), E.var(var(srcr, f)) + E.var(var(dst, "svalue")))
+                st.num.assign(var(dst, f), plus(st, var(srcr, f), var(dst, "svalue"), 1))
             for f in ("shared_region_size", "stack_numeric_size"):
                 if f in T.fields(ms):
                     st.num.assign(var(dst, f), var(srcr, f))
@@ -250,7 +260,7 @@ class AluSemantics:
         for b in T.bits(md):
             f = T.OFFSET_FIELD[b]
             x = var(dst, f)
-            st.num.assign(x, E.var(x) + (E.var(var(srcr, "svalue")) * sign if srcr else sign * imm))
+            st.num.assign(x, plus(st, x, srcr and var(srcr, "svalue"), sign, imm))
         st.num.forget([var(dst, "svalue"), var(dst, "uvalue")])
 
     def _neg(self, st, pc, insn, spec, ch, depth) -> None:

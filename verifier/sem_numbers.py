@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from domains import machine as M
 from domains.bounds import Interval
+from domains.linear import LinearExpression as E
 from domains.linear import eq, le
 from verifier import types as T
 from verifier.state import State, var
@@ -123,3 +124,18 @@ def _low32(st: State, r: str) -> tuple[Interval, Interval]:
     lu = lu.meet(M.to_unsigned(ls, 32))
     ls = ls.meet(M.to_signed(lu, 32))
     return lu, ls
+
+
+def plus(st: State, x: str, y: str | None, sign: int, imm: int = 0) -> E:
+    """The expression `x + sign * y` (y a variable, or the constant imm when y is None), with
+    a variable of known value replaced by its value, so that the zone can keep the result's
+    relation (`x := y + 5` when x is 5, rather than the two-variable `x := x + y`)."""
+    if y is None:
+        return E.var(x) + sign * imm
+    cy = st.num.interval(y).singleton()
+    if cy is not None:
+        return E.var(x) + sign * cy
+    cx = st.num.interval(x).singleton()
+    if cx is not None and sign > 0:
+        return E.var(y) + cx
+    return E.var(x) + E.var(y) * sign
