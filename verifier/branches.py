@@ -76,6 +76,10 @@ def refine(sem, st: State, cond) -> None:
             cond.width == 64 and cond.op in ("jeq", "jne"):
         _same_map(sem, st, cond.op == "jeq", var(left, "map_fd"), var(right, "map_fd"))
         return
+    if ml == mr and not T.is_single(ml) and not ml & ~(T.NUMBER | T.PACKET | T.CTX | T.STACK) \
+            and right is not None and cond.width == 64 and st.same_region(left, right):
+        _one_region_of_several(st, cond.op, left, right, ml)
+        return
     # one packet, one context, one stack (absolute offsets): offsets order like addresses;
     # two map values are distinct objects whose addresses say nothing about their offsets
     if (ml == mr and ml in (T.PACKET, T.CTX, T.STACK) and right is not None
@@ -87,6 +91,22 @@ def refine(sem, st: State, cond) -> None:
             st.num.add_constraint(c)
         elif cond.op == "jne":
             st.num.add_constraint(ne(a, b))
+
+
+def _one_region_of_several(st: State, op: str, left: str, right: str, mask: int) -> None:
+    """Two values of several possible types that surely share one: the edge is dead when the
+    comparison fails in every one of them (as numbers, or by offsets for pointers)."""
+    for b in T.bits(mask):
+        f = ("svalue" if op in SIGNED else "uvalue") if b == T.NUMBER else T.OFFSET_FIELD[b]
+        a, c = var(left, f), var(right, f)
+        rel = _relation(op, a, c) if op != "jne" else ne(a, c)
+        if rel is None:
+            return
+        trial = st.copy()
+        trial.num.add_constraint(rel)
+        if not trial.is_bottom():
+            return
+    st.set_bottom()
 
 
 def _same_map(sem, st: State, equal: bool, a: str, b: str) -> None:

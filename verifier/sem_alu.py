@@ -223,8 +223,13 @@ class AluSemantics:
                 if f in T.fields(ms):
                     st.num.assign(var(dst, f), var(srcr, f))
             st.num.forget([var(dst, "svalue"), var(dst, "uvalue")])
+            st.num.assign(var(dst, "region"), var(srcr, "region"))
             st.types[dst] = ms
         elif op == "sub" and md & T.POINTERS and ms & T.POINTERS:
+            if not T.is_single(md) and not md & ~(T.NUMBER | T.POINTERS) and \
+                    not md & T.SHARED and st.same_region(dst, srcr):
+                self._same_region_difference(st, dst, srcr, md)
+                return
             if md != ms or not T.is_single(md):
                 ch.fail(pc, "pointer-arith", f"subtraction of pointers of different regions "
                         f"({T.name(md)} - {T.name(ms)})", f"`{dst}.type` = {T.name(md)}, "
@@ -246,6 +251,16 @@ class AluSemantics:
                     f"{T.name(ms)} {'to' if op == 'add' else 'from'} {T.name(md)} is not allowed",
                     f"`{dst}.type` = {T.name(md)}" + (f", `{srcr}.type` = {T.name(ms)}" if srcr else ""))
             st.havoc(dst, T.NUMBER)
+
+    def _same_region_difference(self, st: State, dst: str, srcr: str, mask: int) -> None:
+        """dst - srcr for two values of several possible types that surely share one (they
+        took their types on the same paths): the hull of the per-type differences."""
+        out = Interval.bottom()
+        for b in T.bits(mask):
+            f = "svalue" if b == T.NUMBER else T.OFFSET_FIELD[b]
+            d = st.num.interval(E.var(var(dst, f)) - E.var(var(srcr, f)))
+            out = out.join(d if d.leq(S64) else S64)  # a number difference may wrap
+        set_number(st, dst, out, U64)
 
     def _ptr_plus(self, st, pc, dst, md, srcr, imm, minus, ch) -> None:
         if md & ~T.POINTERS:

@@ -119,6 +119,8 @@ class Semantics(AluSemantics, MemorySemantics, CallSemantics):
             if ml == mr and ml in (T.MAP_FD, T.MAP_FD_PROGRAMS) and spec.op in ("jeq", "jne") \
                     and spec.width == 64:
                 return  # which map: maps are distinct objects, equal iff the same map
+            if not ml & ~(T.NUMBER | T.POINTERS) and st.same_region(f"r{insn.dst}", f"r{insn.src}"):
+                return  # one region on every path (`r1 == r2` of two values set together)
             if ml != mr or not T.is_single(ml) or ml & ~T.POINTERS:
                 ch.fail(pc, "pointer-compare", f"comparison of pointers of different regions "
                         f"({T.name(ml)} and {T.name(mr)})")

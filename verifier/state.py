@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from domains.bounds import Interval
-from domains.linear import LinearExpression, le
+from domains.linear import LinearExpression, eq, le
 from verifier import types as T
 from verifier.stack import Stack, cell_name
 
@@ -98,7 +98,7 @@ class State:
         if dst == src:
             return
         mask = self.type_of(src)
-        keep = T.fields(mask) + ("id",)
+        keep = T.fields(mask) + ("id", "region")
         num = self.num
         for f in T.ALL_FIELDS:
             if f in keep:
@@ -152,6 +152,28 @@ class State:
                 out.num.set_interval(x, other.num.interval(x))
         return out or self
 
+    def _tagged(self, other: "State") -> "State":
+        """A copy of self (or self) where each value of one type here and another type in
+        other records its type in `region`, so that the join keeps which values share one."""
+        out = None
+        for v, m in self.types.items():
+            mo = other.types.get(v)
+            if mo is None or mo == m or not T.is_single(m) or m == T.UNINIT:
+                continue
+            if out is None:
+                out = State(self.types, self.num.copy(), self.stack, self._bottom)
+            out.num.assign(var(v, "region"), T.region_code(m))
+        return out or self
+
+    def same_region(self, a: str, b: str) -> bool:
+        """Whether values a and b, of the same possible types, surely have the same one."""
+        m = self.type_of(a)
+        if m != self.type_of(b):
+            return False
+        if T.is_single(m):
+            return True
+        return self.num.entails(eq(var(a, "region"), var(b, "region")))
+
     def _merge_nonnum(self, other: "State") -> tuple[dict[str, int], Stack, list[str]]:
         """Joined types and stack; the names of values to forget in the result."""
         stack = self.stack.join(other.stack)
@@ -177,8 +199,8 @@ class State:
             return other.copy()
         if other.is_bottom():
             return self.copy()
-        a = self._aligned(other)
-        b = other._aligned(self)
+        a = self._tagged(other)._aligned(other)
+        b = other._tagged(self)._aligned(self)
         types, stack, drop = self._merge_nonnum(other)
         num = a.num.join(b.num)
         _recover_relations(num, a.num, b.num)
@@ -192,8 +214,8 @@ class State:
             return other.copy()
         if other.is_bottom():
             return self.copy()
-        a = self._aligned(other)
-        b = other._aligned(self)
+        a = self._tagged(other)._aligned(other)
+        b = other._tagged(self)._aligned(self)
         types, stack, drop = self._merge_nonnum(other)
         num = a.num.widen(b.num, thresholds)
         out = State(types, num, stack)
@@ -221,7 +243,7 @@ class State:
                 return False
         if not self.stack.leq(other.stack):
             return False
-        a = self._aligned(other)
+        a = self._tagged(other)._aligned(other)
         return a.num.leq(other.num)
 
     # ---- output

@@ -40,10 +40,14 @@ FIELDS_OF: dict[int, tuple[str, ...]] = {
     FUNC: ("svalue",),
 }
 ALL_FIELDS = ("svalue", "uvalue", "ctx_offset", "stack_offset", "stack_numeric_size",
-              "packet_offset", "shared_offset", "shared_region_size", "map_fd", "zext", "id")
+              "packet_offset", "shared_offset", "shared_region_size", "map_fd", "zext", "id",
+              "region")
 # `zext`: a number's value before `r <<= 32` (so that `r >>= 32` right after is known exact).
 # `id`: the pc of the helper call that returned a maybe-NULL pointer; copies keep it, so a NULL
 # check on one copy refines all of them (as the kernel's register ids do).
+# `region`: which single type (`region_code`) a value of several possible types really has,
+# recorded when paths of different types join, so the zone keeps `r1.region = r2.region`
+# (two values that took their type on the same path are in the same region).
 OFFSET_FIELD = {CTX: "ctx_offset", STACK: "stack_offset", PACKET: "packet_offset",
                 SHARED: "shared_offset"}
 
@@ -92,3 +96,8 @@ def parse(text: str) -> int:
 def is_single(mask: int) -> bool:
     """True when exactly one type is possible."""
     return mask != 0 and mask & (mask - 1) == 0
+
+
+def region_code(mask: int) -> int:
+    """The number `region` holds for a single type (its bit position)."""
+    return mask.bit_length()

@@ -156,3 +156,45 @@ def test_view_reduction_keeps_every_value(a, b, c, d, x):
         assert x in u2 and sx in s2
     assert u2.leq(u) and s2.leq(s)
 
+
+
+@st.composite
+def region_programs(draw):
+    """Two values take their types (stack, context or number) together on each of a few
+    paths; their difference is taken after the join."""
+    lines = ["r8 = r1", "call 7", "r6 = r0", "r6 &= 3"]
+    kinds = draw(st.lists(st.sampled_from(["stack", "ctx", "number"]), min_size=2, max_size=3))
+    for i, kind in enumerate(kinds):
+        d = draw(st.integers(0, 16))
+        base = {"stack": [f"r1 = r10", f"r1 += -{draw(st.integers(17, 64))}"],
+                "ctx": ["r1 = r8"], "number": [f"r1 = {draw(st.integers(-50, 50))}"]}[kind]
+        body = base + ["r2 = r1", f"r2 += {d}", "goto <join>"]
+        lines += [f"if r6 != {i} goto <p{i}>"] + body + [f"<p{i}>:"]
+    lines += ["r1 = 0", "r2 = 0", "<join>:", "r7 = r2", "r7 -= r1", "r9 = r7"]
+    return "\n".join(lines + ["r0 = 0", "exit"]) + "\n"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(region_programs())
+def test_differences_within_one_region_are_sound(text):
+    text = _labels_to_offsets(text)
+    _check(text, seeds=4)
+
+
+def _labels_to_offsets(text: str) -> str:
+    """Our generator writes `<name>` labels; turn them into `goto +n` offsets."""
+    lines = text.splitlines()
+    pcs, out, pc = {}, [], 0
+    for line in lines:
+        if line.startswith("<") and line.endswith(">:"):
+            pcs[line[1:-2]] = pc
+        else:
+            out.append(line)
+            pc += 1
+    fixed = []
+    for i, line in enumerate(out):
+        if "<" in line:
+            name = line[line.index("<") + 1:line.index(">")]
+            line = line[:line.index("<")] + f"{pcs[name] - i - 1:+d}"
+        fixed.append(line)
+    return "\n".join(fixed) + "\n"
