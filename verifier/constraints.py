@@ -144,6 +144,9 @@ def _cell_range(value: str) -> tuple[int, int] | None:
 def assume(st: State, c: Constraint) -> None:
     """Add a constraint to a state (YAML `pre`)."""
     if c.kind == "unsupported":
+        same = re.fullmatch(r"(\S+)\.type\s*=\s*(\S+)\.type", c.text)
+        if same:  # two values of one region (whichever of their possible types it is)
+            st.num.add_constraint(eq(var(same.group(1), "region"), var(same.group(2), "region")))
         return
     if c.kind == "type":
         rng = _cell_range(c.value)
