@@ -132,6 +132,9 @@ class _Analysis:
         self.once: set = set()
         self.final = C.Checker(report=True)
         self.final_post: dict = {}
+        # paths ended by a failed check: the fixpoint narrows exactly only when none ended
+        # while it computed a loop's last round (`fixpoint.solve`)
+        self.trips = 0
 
     @staticmethod
     def counter(node: Hashable) -> str:
@@ -164,6 +167,7 @@ class _Analysis:
             ch.tripped = False
             self.sem.transfer(st, pc, insn, ch, depth)
             if stop and ch.tripped:  # without assume_assertions a failed check ends the path
+                self.trips += 1
                 st.set_bottom()
                 break
         return st

@@ -76,6 +76,7 @@ def solve(graph: nx.DiGraph, order: Wto, entry: Hashable, initial: Any, transfer
     def component(comp: Component) -> None:
         h = comp.head
         rounds = 0
+        trips = 0
         while True:
             new = incoming(h)
             old = res.pre.get(h)
@@ -87,14 +88,19 @@ def solve(graph: nx.DiGraph, order: Wto, entry: Hashable, initial: Any, transfer
                     res.widenings += 1
                 else:
                     new = old.join(new)
+            trips = getattr(transfer, "trips", None)
             run(h, new)
             for e in comp.body:
                 visit(e)
             rounds += 1
+        # the last round ran from a post-fixpoint: if no path of it was cut short (a failed
+        # check ending it), its states hold every run's, and so does their meet with the head
+        exact = trips is not None and getattr(transfer, "trips", None) == trips and \
+            hasattr(res.pre[h], "descend")
         for _ in range(narrowing_passes):
             new = incoming(h)
             old = res.pre[h]
-            narrowed = old.narrow(new)
+            narrowed = old.descend(new) if exact else old.narrow(new)
             if old.leq(narrowed):
                 break
             res.narrowings += 1

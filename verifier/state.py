@@ -230,6 +230,21 @@ class State:
         b = other._aligned(self)
         return State(dict(self.types), self.num.narrow(b.num), self.stack.copy())
 
+    def descend(self, other: "State") -> "State":
+        """A descending step at a loop head: self is a post-fixpoint and other the head's state
+        recomputed from it with no path cut short, so both hold every reachable state and so
+        does their meet (a bound from a widening threshold shrinks to what the loop reaches).
+        Keeps self's shape; facts about values self does not have are dropped."""
+        if self.is_bottom() or other.is_bottom():
+            return other.copy() if other.is_bottom() else self.copy()
+        b = other._tagged(self)._aligned(self)
+        extra = [v for v in other.types if v not in self.types]
+        if extra:
+            b = State(b.types, b.num.copy(), b.stack, b._bottom)
+            for v in extra:
+                b.forget_value(v)
+        return State(dict(self.types), self.num.meet(b.num), self.stack.copy())
+
     def leq(self, other: "State") -> bool:
         if self.is_bottom():
             return True
