@@ -1,377 +1,270 @@
-"""The portable JIT: a `Program` compiled into one Python function.
+"""The portable JIT (engine `pyjit`): a `Program` compiled into one Python function, run by
+CPython or, where numba is importable, compiled to native code by numba.
 
-Registers are Python locals; each basic block becomes straight-line Python with its
-instructions' arithmetic written out, and blocks are picked by a binary tree of `pc`
-comparisons. Memory accesses use the interpreter's region cache and slow paths, and rare
-instructions (atomics, legacy packet loads, callx, may_goto) call the interpreter's own
-pre-decoded operation, so both engines share one meaning of every instruction and one memory
-model. It runs wherever CPython does.
+`runtime.jit.numba_codegen` writes the function (one codegen, two dialects). This module is
+the driver: it enters the compiled function, and whenever the function hands an instruction
+back (helpers in the numba dialect, atomics, legacy packet loads, callx, may_goto, context
+fields, faults, the end of the step budget) it runs that one instruction with the
+interpreter's own pre-decoded operation and re-enters. So helpers, faults and error messages
+have one implementation, and results are the interpreter's.
+
+Dialects (`dialect=` or the environment variable `BPFCHECK_PYJIT`): "cpython", "numba", or
+"auto" (the default): start in CPython and compile a program with numba once it has run
+`TIER_UP_STEPS` steps on this machine (at a loop head), unless it has more than
+`NUMBA_MAX_INSNS` instructions (numba's compile time grows with the function) or numba is
+missing.
 """
 from __future__ import annotations
 
 import ctypes
-import re
+import os
 from typing import Callable
 
-from cfg import isa
+import numpy as np
+
 from cfg.errors import BpfcheckError
 from cfg.program import Program
 
 from runtime import context as ctxmod
+from runtime.jit import numba_codegen as codegen
 from runtime.maps import MapSet
-from runtime.memory import M64, VmError
-from runtime.vm import (_ALU32, _ALU64, _JMP, MAX_FRAMES, STACK_SIZE, Machine,
-                        Result, _Abort, _alu_imm, _jmp_imm, _sdiv, _smod)
+from runtime.memory import VmError
+from runtime.vm import MAX_FRAMES, STACK_SIZE, Machine, Result, _Abort, _Exit, _Switch
 
-M32 = 0xFFFFFFFF
-_RARE = ("atomic", "ldabs", "ldind", "callx", "may_goto")
+DIALECTS = ("auto", "cpython", "numba")
+TIER_UP_STEPS = 20_000
+NUMBA_MAX_INSNS = 4_000
 
 
-class _TailSwitch(Exception):
-    def __init__(self, program: Program) -> None:
+class _CPythonUnit:
+    """A program in the CPython dialect."""
+
+    numba = False
+
+    def __init__(self, machine: PyJitMachine, program: Program, pid: int) -> None:
+        gen = codegen.Codegen(machine, program, "cpython", pid)
+        self.source = gen.source()
+        env = gen.env
+        exec(compile(self.source, f"<pyjit {program.name}>", "exec"), env)  # noqa: S102
+        self.fn = env["program"]
         self.program = program
 
-
-def _subst(expr: str, a: str, b: str) -> str:
-    return re.sub(r"\bB\b", b, re.sub(r"\bA\b", a, expr))
-
-
-def _leaders(program: Program) -> list[int]:
-    """Block starts: the entry, jump targets, instructions after jumps, calls and exits."""
-    starts = {0}
-    for pc, insn in program.items():
-        kind = isa.check(insn).kind
-        nxt = pc + insn.slots
-        if kind in ("ja", "jcond", "may_goto"):
-            starts.update((pc + 1 + insn.jump_offset, nxt))
-        elif kind == "call" and insn.src == isa.CALL_LOCAL:
-            starts.update((pc + 1 + insn.imm, nxt))
-        elif kind in ("exit", "callx", "call", "ldabs", "ldind", "atomic"):
-            starts.add(nxt)
-        elif kind == "lddw" and insn.src == isa.LDDW_CODE:
-            starts.add(pc + 1 + insn.imm)
-    return sorted(s for s in starts if program.index_of(s) is not None)
+    def enter(self, m: PyJitMachine, pc: int, steps: int, limit: int) -> tuple[int, int, int]:
+        return self.fn(m, m.regs, pc, steps, limit)
 
 
-class _Codegen:
-    def __init__(self, machine: PyJitMachine, program: Program) -> None:
-        self.m = machine
-        self.p = program
-        self.ops = machine.compile(program)  # the interpreter's closures, for rare instructions
-        self.env: dict[str, object] = {"M64": M64, "M32": M32, "_sdiv": _sdiv, "_smod": _smod,
-                                       "VmError": VmError, "_Abort": _Abort}
-        self.lines: list[str] = []
+class _NumbaUnit:
+    """A program in the numba dialect: registers, frames and state as numpy arrays."""
 
-    def const(self, value: object) -> str:
-        name = f"k{len(self.env)}"
-        self.env[name] = value
-        return name
+    numba = True
 
-    def emit(self, depth: int, text: str) -> None:
-        self.lines.append("    " * depth + text)
+    def __init__(self, machine: PyJitMachine, program: Program, pid: int) -> None:
+        from runtime.jit import numba_support
+        gen = codegen.Codegen(machine, program, "numba", pid)
+        self.source = gen.source()
+        self.fn = numba_support.compile_module(self.source)
+        self.cache = np.zeros(gen.sites, np.int64)
+        self.program = program
 
-    # -- one instruction -> lines; returns True when the block ends here ------------------------
-    def insn(self, d: int, pc: int, insn: isa.Insn) -> bool:
-        spec = isa.check(insn)
-        kind, dst, src = spec.kind, f"r{insn.dst}", f"r{insn.src}"
-        nxt = pc + insn.slots
-        if (kind in ("alu", "mov", "neg", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw")
-                and insn.dst == 10):
-            self.emit(d, f"raise VmError('r10 is read-only', {pc})")
-            return True
-        if kind in ("alu", "mov"):
-            w = spec.width
-            table = _ALU64 if w == 64 else _ALU32
-            mask = "" if w == 64 else " & M32"
-            a = f"({dst}{mask})"
-            b = f"({src}{mask})" if spec.uses_src_reg else str(_alu_imm(spec.op, w, insn.imm))
-            self.emit(d, f"{dst} = {_subst(table[spec.op], a, b)}")
-        elif kind == "neg":
-            self.emit(d, f"{dst} = -{dst} & {'M64' if spec.width == 64 else 'M32'}")
-        elif kind == "movsx":
-            bits = spec.size * 8
-            sign, low = 1 << (bits - 1), (1 << bits) - 1
-            self.emit(d, f"{dst} = ((({src} & {low}) ^ {sign}) - {sign}) & "
-                         f"{'M64' if spec.width == 64 else 'M32'}")
-        elif kind in ("end", "bswap"):
-            n = spec.size
-            if kind == "end" and spec.op == "le":
-                self.emit(d, f"{dst} &= {(1 << (8 * n)) - 1}")
-            else:
-                self.emit(d, f"{dst} = int.from_bytes(({dst} & {(1 << (8 * n)) - 1})"
-                             f".to_bytes({n}, 'little'), 'big')")
-        elif kind in ("ldx", "ldxsx") and self._frame_slot(insn.src, insn.off, spec.size) is not None:
-            v = f"s{spec.size}[{self._frame_slot(insn.src, insn.off, spec.size)}]"
-            if kind == "ldxsx":
-                sign = 1 << (8 * spec.size - 1)
-                v = f"(({v} ^ {sign}) - {sign}) & M64"
-            self.emit(d, f"{dst} = {v}")
-        elif kind in ("st", "stx") and self._frame_slot(insn.dst, insn.off, spec.size) is not None:
-            size = spec.size
-            value = (str(insn.imm & ((1 << (8 * size)) - 1)) if kind == "st"
-                     else f"({src} & {(1 << (8 * size)) - 1})")
-            self.emit(d, f"s{size}[{self._frame_slot(insn.dst, insn.off, size)}] = {value}")
-        elif kind in ("ldx", "ldxsx"):
-            size = spec.size
-            c = self.const([(1, 0, None, 0)])
-            self.m._caches.append(self.env[c])
-            shift = size.bit_length() - 1
-            self.emit(d, f"a = {src} + {insn.off}; lo, hi, view, base = {c}[0]")
-            self.emit(d, f"v = view[(a - base) >> {shift}] if lo <= a <= hi and not a & "
-                         f"{size - 1} else slow_load(a, {size}, {pc}, {c})")
-            if kind == "ldxsx":
-                sign = 1 << (8 * size - 1)
-                self.emit(d, f"{dst} = ((v ^ {sign}) - {sign}) & M64")
-            else:
-                self.emit(d, f"{dst} = v")
-        elif kind in ("st", "stx"):
-            size = spec.size
-            c = self.const([(1, 0, None, 0)])
-            self.m._caches.append(self.env[c])
-            shift = size.bit_length() - 1
-            value = (str(insn.imm & ((1 << (8 * size)) - 1)) if kind == "st"
-                     else f"({src} & {(1 << (8 * size)) - 1})")
-            self.emit(d, f"a = {dst} + {insn.off}; lo, hi, view, base = {c}[0]")
-            self.emit(d, f"if lo <= a <= hi and not a & {size - 1}: "
-                         f"view[(a - base) >> {shift}] = {value}")
-            self.emit(d, f"else: slow_store(a, {size}, {value}, {pc}, {c})")
-        elif kind == "lddw":
-            # the interpreter's op already resolved the value (maps, code addresses)
-            op = self.ops[pc]
-            regs = self.m.regs
-            op()
-            self.emit(d, f"{dst} = {regs[insn.dst]}")
-        elif kind == "ja":
-            self.emit(d, f"pc = {pc + 1 + insn.jump_offset}")
-            self.emit(d, "continue")
-            return True
-        elif kind == "jcond":
-            self.jcond(d, pc, insn, spec, nxt)
-            return True
-        elif kind == "exit":
-            self.emit(d, "if not frames: return r0, steps")
-            self.emit(d, "pc, r6, r7, r8, r9, r10 = frames.pop()")
-            self.emit(d, "s1, s2, s4, s8 = sviews[len(frames)]")
-            self.emit(d, "continue")
-            return True
-        elif kind == "call":
-            return self.call(d, pc, insn, spec, nxt)
-        elif kind in _RARE:
-            self.rare(d, pc, nxt)
-            return True
-        else:  # pragma: no cover - every kind of SPECS is handled above
-            raise BpfcheckError(f"pyjit: no translation for {kind}")
-        return False
-
-    def _frame_slot(self, base: int, off: int, size: int) -> int | None:
-        """The index into the current frame's typed view of `[r10 + off]`, when the access lies
-        inside the frame and is aligned (then no bounds check is needed); None otherwise."""
-        if base != 10 or not -STACK_SIZE <= off <= -size:
-            return None
-        byte = self.m._frame_top_index + off
-        return byte // size if byte % size == 0 else None
-
-    def jcond(self, d, pc, insn, spec, nxt) -> None:
-        w = spec.width
-        signed = spec.op.startswith("js") and spec.op != "jset"
-
-        def view(reg: str) -> str:
-            if w == 64:
-                return f"(({reg} ^ 0x8000000000000000) - 0x8000000000000000)" if signed else reg
-            return (f"((({reg} & M32) ^ 0x80000000) - 0x80000000)" if signed
-                    else f"({reg} & M32)")
-        a = view(f"r{insn.dst}")
-        b = view(f"r{insn.src}") if spec.uses_src_reg else str(_jmp_imm(spec.op, w, insn.imm))
-        cond = _subst(_JMP[spec.op], a, b)
-        self.emit(d, f"pc = {pc + 1 + insn.off} if {cond} else {nxt}")
-        self.emit(d, "continue")
-
-    def call(self, d, pc, insn, spec, nxt) -> bool:
-        if spec.op == "local":
-            target = pc + 1 + insn.imm
-            self.emit(d, f"if len(frames) + 1 >= {MAX_FRAMES}: "
-                         f"raise VmError('call depth exceeds {MAX_FRAMES} frames', {pc})")
-            self.emit(d, f"frames.append(({nxt}, r6, r7, r8, r9, r10))")
-            self.emit(d, "r10 = tops[len(frames)]")
-            self.emit(d, "s1, s2, s4, s8 = sviews[len(frames)]")
-            self.emit(d, f"pc = {target}")
-            self.emit(d, "continue")
-            return True
-        if spec.op == "kfunc":
-            self.emit(d, f"raise VmError('kfunc call (BTF id {insn.imm}) is not supported', {pc})")
-            return True
-        fn = self.m.helpers.get(insn.imm)
-        if fn is None:
-            self.emit(d, f"raise VmError('unknown helper {insn.imm}', {pc})")
-            return True
-        f = self.const(fn)
-        self.emit(d, f"try: r0 = {f}(m, r1, r2, r3, r4, r5) & M64")
-        self.emit(d, f"except VmError as e: e.pc = {pc} if e.pc is None else e.pc; raise")
-        self.emit(d, "if memory.epoch != m._epoch: m.invalidate()")
-        self.emit(d, f"pc = {nxt}")
-        self.emit(d, "continue")
-        return True
-
-    def rare(self, d, pc, nxt) -> None:
-        """Run the interpreter's operation on a register list, then carry on."""
-        op = self.const(self.ops[pc])
-        self.emit(d, "regs[:] = [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]")
-        self.emit(d, "m.frames[:] = [(p, a6, a7, a8, a9, a10, None) for p, a6, a7, a8, a9, a10 "
-                     "in frames]")
-        self.emit(d, f"try: pc = {op}()")
-        self.emit(d, f"except VmError as e: e.pc = {pc} if e.pc is None else e.pc; raise")
-        self.emit(d, "r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10 = regs")
-        self.emit(d, "frames[:] = [f[:6] for f in m.frames]")
-        self.emit(d, "s1, s2, s4, s8 = sviews[len(frames)]")
-        self.emit(d, "continue")
-
-    # -- the function -----------------------------------------------------------------------
-    def build(self) -> Callable:
-        leaders = _leaders(self.p)
-        self.loop_heads = {pc + 1 + insn.jump_offset for pc, insn in self.p.items()
-                           if insn.is_jump() and insn.jump_offset < 0}
-        blocks: list[tuple[int, list[str], int]] = []
-        for i, start in enumerate(leaders):
-            end = leaders[i + 1] if i + 1 < len(leaders) else self.p.end_pc
-            saved, self.lines = self.lines, []
-            ended, count, pc = False, 0, start
-            while pc < end:
-                insn = self.p.at(pc)
-                count += 1
-                ended = self.insn(3, pc, insn)
-                pc += insn.slots
-                if ended:
-                    break
-            if not ended:
-                if pc >= self.p.end_pc:
-                    self.emit(3, f"raise VmError('fell off the end of the program', {pc})")
-                else:
-                    self.emit(3, f"pc = {pc}")
-                    self.emit(3, "continue")
-            blocks.append((start, self.lines, count))
-            self.lines = saved
-        head = ["def program(m, r1, r2, r10, steps, budget):",
-                "    regs, tops, memory = m.regs, m.stack_tops, m.memory",
-                "    slow_load, slow_store = m.slow_load, m.slow_store",
-                "    frames = []",
-                "    sviews = m._frame_views",
-                "    s1, s2, s4, s8 = sviews[0]",
-                "    r0 = r3 = r4 = r5 = r6 = r7 = r8 = r9 = 0",
-                "    pc = 0",
-                "    while True:"]
-        body: list[str] = []
-        self._tree(body, blocks, 2)
-        body.append("        raise VmError(f'jump to {pc}, which is not an instruction', pc)")
-        source = "\n".join(head + body) + "\n"
-        # masks as literals: a constant load is cheaper than a global lookup
-        source = re.sub(r"\bM64\b", "0xFFFFFFFFFFFFFFFF", re.sub(r"\bM32\b", "0xFFFFFFFF", source))
-        self.source = source
-        exec(compile(source, f"<pyjit {self.p.name}>", "exec"), self.env)  # noqa: S102
-        return self.env["program"]
-
-    def _tree(self, out: list[str], blocks, depth: int) -> None:
-        pad = "    " * depth
-        if len(blocks) <= 3:
-            for start, lines, count in blocks:
-                out.append(f"{pad}if pc == {start}:")
-                out.extend(self._block(start, lines, count, depth + 1))
-            return
-        mid = len(blocks) // 2
-        out.append(f"{pad}if pc < {blocks[mid][0]}:")
-        self._tree(out, blocks[:mid], depth + 1)
-        out.append(f"{pad}else:")
-        self._tree(out, blocks[mid:], depth + 1)
-
-    def _block(self, start: int, lines: list[str], count: int, depth: int) -> list[str]:
-        """A block's code. The budget is checked only where loops can close (targets of
-        backward jumps); a block that jumps back to itself becomes a Python `while` loop."""
-        pad = "    " * depth
-        out = [f"{pad}steps += {count}"]
-        if start in self.loop_heads:
-            out.append(f"{pad}if steps > budget: return _budget(steps, pc)")
-        self_loop = re.compile(rf"pc = {start} if (.*) else (\d+)$")
-        if len(lines) >= 2 and lines[-1].strip() == "continue" and start in self.loop_heads:
-            m = self_loop.match(lines[-2].strip())
-            if m:
-                return [*out,
-                        f"{pad}while True:",
-                        *(_reindent(ln, depth + 1) for ln in lines[:-2]),
-                        f"{pad}    if not ({m.group(1)}): break",
-                        f"{pad}    steps += {count}",
-                        f"{pad}    if steps > budget: return _budget(steps, {start})",
-                        f"{pad}pc = {m.group(2)}",
-                        f"{pad}continue"]
-        out.extend(_reindent(ln, depth) for ln in lines)
-        return out
+    def enter(self, m: PyJitMachine, pc: int, steps: int, limit: int) -> tuple[int, int, int]:
+        R, F, S = m._R, m._F, m._S
+        R[:] = m.regs
+        frames = m.frames
+        for i, f in enumerate(frames):
+            F[i, :6] = f[:6]
+            F[i, 6] = m._pid_of_ops[id(f[6])]
+        S[:] = (pc, steps, limit, len(frames), m.deepest)
+        m.refresh_table()
+        status = self.fn(R, F, S, m._LO, m._HI, m._FL, self.cache, m._TOPS)
+        m.regs[:] = R.tolist()
+        nf = int(S[3])
+        if nf or frames:
+            ops = m._ops_by_pid
+            frames[:] = [(*row[:6], ops[row[6]]) for row in F[:nf].tolist()]
+        m.deepest = int(S[4])
+        return status, int(S[0]), int(S[1])
 
 
-def _reindent(line: str, depth: int) -> str:
-    stripped = line.lstrip(" ")
-    extra = (len(line) - len(stripped)) // 4 - 3
-    return "    " * (depth + extra) + stripped
-
-
-class _Budget(Exception):
-    def __init__(self, steps: int, pc: int) -> None:
-        self.steps, self.pc = steps, pc
-
-
-def _budget(steps: int, pc: int):
-    raise _Budget(steps, pc)
+def _dialect_from_env() -> str:
+    value = os.environ.get("BPFCHECK_PYJIT", "auto").strip().lower() or "auto"
+    if value not in DIALECTS:
+        raise BpfcheckError(f"BPFCHECK_PYJIT={value!r}: expected one of {', '.join(DIALECTS)}")
+    return value
 
 
 class PyJitMachine(Machine):
-    """A `Machine` whose `run()` executes the program compiled to Python."""
+    """A `Machine` whose `run()` executes the program compiled to Python (and numba)."""
 
     def __init__(self, program: Program, maps: MapSet | None = None,
                  helpers: dict[int, Callable] | None = None, checked: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, dialect: str | None = None) -> None:
         super().__init__(program, maps, helpers, checked, seed)
+        self.dialect = dialect or _dialect_from_env()
+        if self.dialect not in DIALECTS:
+            raise BpfcheckError(f"unknown pyjit dialect {self.dialect!r} "
+                                f"(known: {', '.join(DIALECTS)})")
+        if self.dialect == "numba":
+            from runtime.jit import numba_support
+            ok, why = numba_support.available()
+            if not ok:
+                raise BpfcheckError(f"the numba dialect of pyjit is unavailable: {why}")
         tops = {r.end - r.base for r in self.stack}
         assert len(tops) == 1, "every frame is laid out alike"
         self._frame_top_index = tops.pop()
         self._frame_views = [tuple(r.views[n] for n in (1, 2, 4, 8)) for r in self.stack]
-        self._functions: dict[int, Callable] = {}
-        self.function = self._function_for(program)
+        self._pid_of_ops: dict[int, int] = {}
+        self._ops_by_pid: list[list] = []
+        self._units: dict[int, object] = {}      # pid -> the unit running it now
+        self._cold: dict[int, int] = {}          # pid -> steps left before the numba tier
+        self._numba_units: list[_NumbaUnit] = []
+        self._stamp = None
+        self.jit_steps = self.jit_pc = 0
+        self._unit_for(program)
 
-    def _function_for(self, program: Program) -> Callable:
-        key = id(program)
-        if key not in self._functions:
-            gen = _Codegen(self, program)
-            gen.env["_budget"] = _budget
-            self._functions[key] = gen.build()
-        return self._functions[key]
+    # -- units --------------------------------------------------------------------------------
+    def _pid(self, program: Program) -> int:
+        ops = self.compile(program)
+        if id(ops) not in self._pid_of_ops:
+            self._pid_of_ops[id(ops)] = len(self._ops_by_pid)
+            self._ops_by_pid.append(ops)
+        return self._pid_of_ops[id(ops)]
 
-    def tail_call(self, program: Program) -> None:
-        self.tail_calls += 1
-        raise _TailSwitch(program)
+    def _unit_for(self, program: Program):
+        pid = self._pid(program)
+        if pid not in self._units:
+            if self.dialect == "numba":
+                self._units[pid] = self._numba_unit(program, pid)
+            else:
+                self._units[pid] = _CPythonUnit(self, program, pid)
+                auto = self.dialect == "auto" and program.end_pc <= NUMBA_MAX_INSNS
+                self._cold[pid] = TIER_UP_STEPS if auto else -1
+        return self._units[pid]
 
+    def _numba_unit(self, program: Program, pid: int) -> _NumbaUnit:
+        if not self._numba_units:
+            self._R = np.zeros(11, np.uint64)
+            self._F = np.zeros((MAX_FRAMES, 7), np.uint64)
+            self._S = np.zeros(5, np.int64)
+            self._TOPS = np.array(self.stack_tops, np.uint64)
+        unit = _NumbaUnit(self, program, pid)
+        self._numba_units.append(unit)
+        self._stamp = None
+        return unit
+
+    def _tier_up(self, pid: int):
+        """Compile program `pid` with numba (auto dialect); keep CPython if that fails."""
+        from runtime.jit import numba_support
+        self._cold[pid] = -1
+        if not numba_support.available()[0]:
+            return self._units[pid]
+        try:
+            self._units[pid] = self._numba_unit(self._units[pid].program, pid)
+        except Exception:  # noqa: BLE001 - a numba limitation must not stop the run
+            pass
+        return self._units[pid]
+
+    def _unit_for_ops(self, ops: list):
+        for entry in self._compiled.values():
+            if entry[0] is ops:
+                return self._unit_for(entry[2])
+        raise BpfcheckError("pyjit: switched to a program it never compiled")  # pragma: no cover
+
+    @property
+    def source(self) -> str:
+        """The generated source of the entry program (for reading and debugging)."""
+        return self._units[self._pid(self.program)].source
+
+    def refresh_table(self) -> None:
+        """Rebuild the numba dialect's region table when regions moved, went or came."""
+        regions = self.memory._regions
+        stamp = (self.memory.epoch, len(regions))
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        # ctx fields are translated in Python; empty regions (packet meta) hold no access
+        usable = [r for r in regions if r.kind != "ctx" and r.end > r.start]
+        self._LO = np.array([0] + [r.start for r in usable], np.uint64)
+        self._HI = np.array([0] + [r.end for r in usable], np.uint64)
+        self._FL = np.array([0] + [int(r.readable) | (2 * int(r.writable)) for r in usable],
+                            np.uint8)
+        for unit in self._numba_units:
+            unit.cache[:] = 0
+
+    # -- slow memory paths of the CPython dialect: exact steps and r0 when they fault --------
+    def jit_load(self, a: int, size: int, pc: int, cache: list, steps: int, r0: int) -> int:
+        try:
+            return self.slow_load(a, size, pc, cache)
+        except VmError:
+            self.jit_steps, self.jit_pc, self.regs[0] = steps, pc, r0
+            raise
+
+    def jit_store(self, a: int, size: int, value: int, pc: int, cache: list, steps: int,
+                  r0: int) -> None:
+        try:
+            self.slow_store(a, size, value, pc, cache)
+        except VmError:
+            self.jit_steps, self.jit_pc, self.regs[0] = steps, pc, r0
+            raise
+
+    # -- running ------------------------------------------------------------------------------
     def run(self, context: ctxmod.Context | None = None, budget: int = 10_000_000,
             trace=None) -> Result:
-        """Run once; same result as the interpreter (`trace` is not supported)."""
+        """Run once; the same result as the interpreter (`trace` is not supported)."""
         if trace is not None:
             raise BpfcheckError("the portable JIT cannot trace instructions; use the interpreter")
         self.install_context(context)
-        for r in self.stack:
+        for r in self.stack[:self.deepest + 1]:  # the frames the last run used
             ctypes.memset(r.start, 0, STACK_SIZE)
+        self.deepest = 0
+        regs = self.regs
+        regs[:] = [0] * 11
+        regs[1], regs[2], regs[10] = self.ctx.r1, self.ctx.r2, self.stack_tops[0]
         self.reset_run_state()
-        fn, steps, error, err_pc, r0 = self.function, 0, None, None, 0
+        self.ops = self.program_ops
+        pid = self._pid(self.program)
+        unit = self._unit_for(self.program)
+        pc = steps = 0
+        error = err_pc = None
         while True:
+            in_jit = True
             try:
-                r0, steps = fn(self, self.ctx.r1, self.ctx.r2, self.stack_tops[0], steps,
-                               budget)
+                cold = self._cold.get(pid, -1) if not unit.numba else -1
+                limit = min(budget, steps + cold) if cold >= 0 else budget
+                status, pc2, steps2 = unit.enter(self, pc, steps, limit)
+                if cold >= 0:
+                    self._cold[pid] = max(0, cold - (steps2 - steps))
+                pc, steps = pc2, steps2
+                if status == codegen.EXIT:
+                    err_pc = pc
+                    break
+                if status == codegen.LIMIT and limit < budget:
+                    unit = self._tier_up(pid)
+                    continue
+                in_jit = False
+                # one instruction on the interpreter (PY, or the last steps of the budget)
+                if steps >= budget:
+                    error, err_pc = f"instruction budget of {budget} exhausted", pc
+                    break
+                steps += 1
+                pc = self.ops[pc]()
+            except _Exit:
+                err_pc = pc
                 break
-            except _TailSwitch as sw:
-                fn = self._function_for(sw.program)
             except _Abort:
-                r0 = 0
+                regs[0], err_pc = 0, pc
                 break
-            except _Budget as exc:
-                error, err_pc, steps = f"instruction budget of {budget} exhausted", exc.pc, budget
-                break
+            except _Switch as sw:
+                if in_jit:
+                    steps, pc = self.jit_steps, self.jit_pc
+                self.ops, pc = sw.ops, sw.pc
+                if sw.program is not None:
+                    regs[1] = self.ctx.r1
+                unit = self._unit_for_ops(sw.ops)
+                pid = self._pid_of_ops[id(sw.ops)]
             except VmError as exc:
-                err_pc = exc.pc
-                error = f"pc {exc.pc}: {exc.detail}" if exc.pc is not None else exc.detail
-                r0 = self.regs[0]
+                if in_jit:
+                    steps, pc = self.jit_steps, self.jit_pc
+                err_pc = exc.pc if exc.pc is not None else pc
+                error = f"pc {err_pc}: {exc.detail}"
                 break
-        return self.result(r0, error, steps, err_pc)
+        return self.result(regs[0], error, steps, err_pc)
