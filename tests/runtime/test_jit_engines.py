@@ -89,3 +89,15 @@ def test_random_alu_programs_match_the_interpreter(engine, program):
     expected = vm.run(program)
     assert expected.error is None
     assert engine(program).run(vm.make_context()).r0 == expected.r0
+
+
+@pytest.mark.parametrize("dialect", ["cpython", "numba"])
+@settings(max_examples=8, deadline=None)
+@given(program=alu_program())
+def test_random_alu_programs_match_the_interpreter_in_each_pyjit_dialect(dialect, program):
+    from runtime.jit import numba_support
+    if dialect == "numba" and not numba_support.available()[0]:
+        pytest.skip(numba_support.available()[1])
+    expected = vm.run(program)
+    got = PyJitMachine(program, dialect=dialect).run(vm.make_context())
+    assert (got.r0, got.error, got.steps) == (expected.r0, expected.error, expected.steps)
