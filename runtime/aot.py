@@ -13,6 +13,13 @@ x % 0 = x, INT_MIN / -1 wraps, shift counts are masked, sign extension goes thro
 types, atomics use the `__atomic` builtins, byte swaps `__builtin_bswapNN`, and memory is
 accessed with `__builtin_memcpy` (no alignment or aliasing assumptions).
 
+Control runs past a function's last instruction as on the interpreter: the code is one flat
+sequence, so a function whose last instruction is not `exit` or `goto` continues in the next
+function's C function with the same registers and frame, and past the program's last
+instruction the run traps ("fell off the end of the program") through a pseudo-helper. Dead
+code at the end of a function is therefore compiled, not refused; the verifier, like the
+kernel, still refuses such programs (cfg.graph).
+
 `AotMachine` runs the result exactly as the native JIT runs its code: it is a `NativeMachine`
 (shared stack region, error flag cell, helper callbacks, tail calls, packets below 4 GiB for
 Linux contexts) whose compiled programs come from here. Like the JIT it runs programs the
@@ -38,12 +45,15 @@ from cfg.graph import functions as program_functions
 from cfg.program import Program
 
 from runtime.jit.native import NativeMachine
-from runtime.memory import M64
+from runtime.memory import M64, VmError
 from runtime.vm import Result
 
 ENTRY = "bpf_prog"
 CFLAGS = ("-O2", "-shared", "-fPIC", "-std=gnu11", "-w")
 SUB_FRAME = 512
+# The pseudo-helper that reports control running past the program's last instruction (no
+# real helper has this number on either platform).
+FELL_OFF_HELPER = 0xFA110FF
 
 _PRELUDE = r"""#include <stdint.h>
 
@@ -213,9 +223,6 @@ class _Translator:
                 leaders.update((pc + 1 + insn.jump_offset, pc + insn.slots))
             elif spec.kind in ("exit", "call", "callx"):
                 leaders.add(pc + insn.slots)
-        last_pc, last = items[-1]
-        if isa.check(last, last_pc).kind not in ("exit", "ja"):
-            raise ProgramError(f"function {f.name} falls off its end", last_pc)
         self.lines.append(f"/* function {f.name}: pcs [{f.start}, {f.end}) */")
         self.lines.append(f"static uint64_t {self.fn_names[f.start]}("
                           + ", ".join(f"uint64_t r{i}" for i in range(11))
@@ -230,8 +237,24 @@ class _Translator:
                 except Exception:  # noqa: BLE001 - the comment is only a courtesy
                     pass
             self.insn(pc, insn)
+        last_pc, last = items[-1]
+        if isa.check(last, last_pc).kind not in ("exit", "ja"):
+            self.past_the_end(f)
         self.lines.append("}")
         self.lines.append("")
+
+    def past_the_end(self, f) -> None:
+        """Control that runs past `f`'s last instruction, as on the interpreter: into the next
+        function's first instruction in the same frame, or a trap after the program's last."""
+        following = self.fn_names.get(f.end)
+        if following is not None:
+            self.emit("/* past the end: on into the next function, same frame */")
+            self.emit(f"return {following}({', '.join(f'r{i}' for i in range(11))}, env);")
+            return
+        slot = self.helper_slot(FELL_OFF_HELPER)
+        self.emit(f"env->helpers[{slot}]({f.end}, 0, 0, 0, 0);  "
+                  "/* traps: fell off the end of the program */")
+        self.emit("return r0;")
 
     def target(self, pc: int, dest: int) -> int:
         if not self.start <= dest < self.end or self.p.index_of(dest) is None:
@@ -538,6 +561,11 @@ def compile_program(program: Program, links, directory: pathlib.Path | None = No
     return AotProgram(translate(program, links.tail_call_helper), links, directory)
 
 
+def _fell_off(machine, pc, *_args) -> int:
+    """FELL_OFF_HELPER: the interpreter's trap for running past the last instruction."""
+    raise VmError("fell off the end of the program", pc)
+
+
 class AotMachine(NativeMachine):
     """A `Machine` running the program as compiled C (same call shape and Result as the
     native JIT, whose stack, cells, callbacks and contexts it shares)."""
@@ -545,6 +573,11 @@ class AotMachine(NativeMachine):
     @staticmethod
     def available() -> tuple[bool, str]:
         return available()
+
+    def _helper_address(self, helper_id: int) -> int:
+        if helper_id == FELL_OFF_HELPER and helper_id not in self.helpers:
+            self.helpers = {**self.helpers, FELL_OFF_HELPER: _fell_off}
+        return super()._helper_address(helper_id)
 
     def _native_for(self, program: Program) -> AotProgram:
         key = id(program)
