@@ -1,14 +1,14 @@
 """The ELF container of an eBPF object: sections, symbols and relocations.
 
-pyelftools reads the header, the section table, section names and (possibly compressed)
-section contents; the symbol table and REL/RELA entries are fixed-size records that we decode
-ourselves so every field is checked. Anything malformed raises `ElfError` (without the file
-name, which `cfg.elf` adds); the pyelftools exceptions are turned into `ElfError` by the caller.
+The header, the section table, section names, (zlib-compressed) section contents, the symbol
+table and REL/RELA entries are fixed-size records that we decode ourselves, so every field is
+checked before it is trusted and a damaged file is an `ElfError` naming the section or entry
+(without the file name, which `cfg.elf` adds).
 """
 from __future__ import annotations
 
-import io
 import struct
+import zlib
 from dataclasses import dataclass
 
 from cfg.errors import ElfError
@@ -18,12 +18,18 @@ SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_NOBITS, SHT_REL = 1, 2, 3, 4
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
 STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_SECTION, STT_FILE = 0, 1, 2, 3, 4
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
-SHN_UNDEF, SHN_LORESERVE, SHN_ABS, SHN_COMMON = 0, 0xFF00, 0xFFF1, 0xFFF2
+SHF_COMPRESSED, ELFCOMPRESS_ZLIB = 0x800, 1
+SHN_UNDEF, SHN_LORESERVE, SHN_ABS, SHN_COMMON, SHN_XINDEX = 0, 0xFF00, 0xFFF1, 0xFFF2, 0xFFFF
 R_BPF_NONE, R_BPF_64_64, R_BPF_64_ABS64, R_BPF_64_ABS32 = 0, 1, 2, 3
 R_BPF_64_NODYLD32, R_BPF_64_32 = 4, 10
 MAX_NOBITS = 1 << 25  # a .bss larger than this could never be a map value (the kernel caps
 #                      array values at KMALLOC_MAX_SIZE, a few MiB)
 
+MAX_SECTION_SIZE = 1 << 30  # as cfg.elf.MAX_OBJECT_SIZE: a decompressed section is no larger
+
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+_CHDR = struct.Struct("<IIQQ")
 _SYM = struct.Struct("<IBBHQQ")
 _REL = struct.Struct("<QQ")
 _RELA = struct.Struct("<QQq")
@@ -90,10 +96,8 @@ class RawElf:
 
 
 def read_elf(data: bytes) -> RawElf:
-    """Read an ELF64 little-endian EM_BPF object (pyelftools errors propagate to the caller)."""
-    from elftools.elf.elffile import ELFFile
-
-    if len(data) < 64:
+    """Read an ELF64 little-endian EM_BPF object."""
+    if len(data) < _EHDR.size:
         raise ElfError(f"truncated: {len(data)} bytes is shorter than an ELF header")
     if data[:4] != b"\x7fELF":
         raise ElfError("not an ELF file (bad magic)")
@@ -101,42 +105,26 @@ def read_elf(data: bytes) -> RawElf:
         raise ElfError("not a 64-bit ELF file")
     if data[5] != 1:
         raise ElfError("big-endian objects are not supported (build with -target bpfel)")
-    elf = ELFFile(io.BytesIO(data))
-    machine = elf.header["e_machine"]
-    if machine not in ("EM_BPF", EM_BPF):
-        raise ElfError(f"wrong machine {machine}: not an eBPF object (EM_BPF)")
-    shoff, shnum = elf.header["e_shoff"], elf.num_sections()
-    if shnum == 0:
-        raise ElfError("no section table")
-    if shoff + shnum * elf.header["e_shentsize"] > len(data):
-        raise ElfError("truncated: the section table runs past the end of the file")
-
-    headers = []
-    for index in range(shnum):
-        sec = elf.get_section(index)
-        headers.append((sec, _sh_type(sec.header["sh_type"])))
+    headers, shstrndx = _section_headers(data)
+    names = _section_names(data, headers, shstrndx)
     # Sections whose relocations matter: code, and `.maps` (initial map-in-map / prog_array
     # slots).
-    code = {i for i, (sec, t) in enumerate(headers)
-            if t == SHT_PROGBITS and (sec.header["sh_flags"] & SHF_EXECINSTR
-                                      or sec.name == ".maps")}
+    code = {i for i, h in enumerate(headers)
+            if h.type == SHT_PROGBITS and (h.flags & SHF_EXECINSTR or names[i] == ".maps")}
     sections: list[Section] = []
-    for index, (sec, sh_type) in enumerate(headers):
-        hdr = sec.header
-        size = hdr["sh_size"]
-        if sh_type == SHT_NOBITS:
+    for index, (hdr, name) in enumerate(zip(headers, names)):
+        size = hdr.size
+        if hdr.type == SHT_NOBITS:
             if size > MAX_NOBITS:
-                raise ElfError(f"section {sec.name!r}: size {size} is implausibly large")
+                raise ElfError(f"section {name!r}: size {size} is implausibly large")
             body = b""
-        elif sh_type == 0 or not _needed(sec.name, sh_type, hdr["sh_info"], code):
+        elif hdr.type == 0 or not _needed(name, hdr.type, hdr.info, code):
             body = b""  # debug info and relocations of non-code sections: never read
         else:
-            if hdr["sh_offset"] + size > len(data):
-                raise ElfError(f"truncated: section {sec.name!r} runs past the end of the file")
-            body = bytes(sec.data())
+            body = _contents(data, hdr, name)
             size = len(body)  # differs from sh_size for SHF_COMPRESSED sections
-        sections.append(Section(index, sec.name, sh_type, hdr["sh_flags"], size,
-                                hdr["sh_link"], hdr["sh_info"], body))
+        sections.append(Section(index, name, hdr.type, hdr.flags, size, hdr.link, hdr.info,
+                                body))
 
     symtabs = [s for s in sections if s.type == SHT_SYMTAB]
     if not symtabs:
@@ -156,6 +144,100 @@ def read_elf(data: bytes) -> RawElf:
     return RawElf(sections, symbols, relocs)
 
 
+@dataclass(frozen=True)
+class _Header:
+    """The fields of an Elf64_Shdr the loader uses."""
+
+    name: int
+    type: int
+    flags: int
+    offset: int
+    size: int
+    link: int
+    info: int
+
+
+def _section_headers(data: bytes) -> tuple[list[_Header], int]:
+    """The section table (every header inside the file) and the index of the name table."""
+    fields = _EHDR.unpack_from(data)
+    machine, shoff, shentsize, shnum, shstrndx = fields[2], fields[6], fields[11], fields[12], \
+        fields[13]
+    if machine != EM_BPF:
+        raise ElfError(f"wrong machine {machine}: not an eBPF object (EM_BPF is {EM_BPF})")
+    if shoff == 0:
+        raise ElfError("no section table")
+    if shentsize != _SHDR.size:
+        raise ElfError(f"ELF header: section header size (e_shentsize) is {shentsize}, "
+                       f"not {_SHDR.size}")
+    if shoff + _SHDR.size > len(data):
+        raise ElfError(f"truncated: the section table (offset {shoff}) runs past the end of "
+                       f"the file ({len(data)} bytes)")
+
+    def header(index: int) -> _Header:
+        name, sh_type, flags, _addr, offset, size, link, info, _align, _entsize = \
+            _SHDR.unpack_from(data, shoff + index * _SHDR.size)
+        return _Header(name, sh_type, flags, offset, size, link, info)
+
+    first = header(0)
+    if shnum == 0:  # extended numbering: the count is in section 0's sh_size
+        shnum = first.size
+    if shnum == 0:
+        raise ElfError("no section table")
+    if shoff + shnum * _SHDR.size > len(data):
+        raise ElfError(f"truncated: the section table ({shnum} headers at offset {shoff}) runs "
+                       f"past the end of the file ({len(data)} bytes)")
+    headers = [header(i) for i in range(shnum)]
+    if shstrndx == SHN_XINDEX:
+        shstrndx = first.link
+    if not 0 < shstrndx < shnum:
+        raise ElfError(f"ELF header: the section name table is section {shstrndx}, which does "
+                       f"not exist ({shnum} sections)")
+    return headers, shstrndx
+
+
+def _section_names(data: bytes, headers: list[_Header], shstrndx: int) -> list[str]:
+    table = _contents(data, headers[shstrndx], "section name table")
+    names = []
+    for index, hdr in enumerate(headers):
+        if hdr.name == 0 and not table:
+            names.append("")
+            continue
+        if hdr.name >= len(table):
+            raise ElfError(f"section #{index}: name offset {hdr.name} outside the section name "
+                           f"table ({len(table)} bytes)")
+        end = table.find(b"\0", hdr.name)
+        if end < 0:
+            raise ElfError(f"section #{index}: name is not NUL-terminated")
+        names.append(table[hdr.name:end].decode("utf-8", errors="replace"))
+    return names
+
+
+def _contents(data: bytes, hdr: _Header, name: str) -> bytes:
+    """A section's bytes, decompressed when SHF_COMPRESSED (zlib, as ELFCOMPRESS_ZLIB)."""
+    what = name if name == "section name table" else f"section {name!r}"
+    if hdr.offset + hdr.size > len(data):
+        raise ElfError(f"truncated: {what} runs past the end of the file")
+    body = data[hdr.offset:hdr.offset + hdr.size]
+    if not hdr.flags & SHF_COMPRESSED:
+        return body
+    if len(body) < _CHDR.size:
+        raise ElfError(f"{what}: compressed, but shorter than a compression header")
+    ch_type, _reserved, ch_size, _align = _CHDR.unpack_from(body)
+    if ch_type != ELFCOMPRESS_ZLIB:
+        raise ElfError(f"{what}: unsupported compression type {ch_type} (only zlib, 1)")
+    if ch_size > MAX_SECTION_SIZE:
+        raise ElfError(f"{what}: uncompressed size {ch_size} is implausibly large")
+    inflate = zlib.decompressobj()
+    try:
+        out = inflate.decompress(body[_CHDR.size:], ch_size + 1)  # a bound: no zlib bomb
+    except zlib.error as exc:
+        raise ElfError(f"{what}: corrupt zlib data ({exc})") from None
+    if len(out) != ch_size:
+        got = f"more than {ch_size}" if len(out) > ch_size else str(len(out))
+        raise ElfError(f"{what}: decompresses to {got} bytes, its header says {ch_size}")
+    return out
+
+
 _UNREAD_PREFIXES = (".debug", ".zdebug", ".llvm", ".comment", ".note", ".eh_frame")
 
 
@@ -164,16 +246,6 @@ def _needed(name: str, sh_type: int, info: int, code: set[int]) -> bool:
     if sh_type in (SHT_REL, SHT_RELA):
         return info in code
     return not name.startswith(_UNREAD_PREFIXES)
-
-
-def _sh_type(value: object) -> int:
-    """pyelftools names known section types; map the names we use back to numbers."""
-    if isinstance(value, int):
-        return value
-    names = {"SHT_NULL": 0, "SHT_PROGBITS": SHT_PROGBITS, "SHT_SYMTAB": SHT_SYMTAB,
-             "SHT_STRTAB": SHT_STRTAB, "SHT_RELA": SHT_RELA, "SHT_NOBITS": SHT_NOBITS,
-             "SHT_REL": SHT_REL}
-    return names.get(str(value), -1)
 
 
 def _read_symbols(symtab: Section, sections: list[Section]) -> list[Symbol]:
