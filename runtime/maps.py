@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import json
+import re
 from typing import Any, Iterable, Sequence
 
 from cfg.errors import BpfcheckError
@@ -24,6 +25,12 @@ NCPUS = 1
 # Arrays with more elements than this get one region for the whole array (not one per
 # element): bounds are then checked against the array, not the element.
 MAX_ELEMENT_REGIONS = 1 << 16
+# Arrays are allocated whole (and zeroed): a larger one is refused with a MapError rather than
+# taking the machine's memory. The kernel allows up to 4 GiB; real programs stay far below.
+MAX_ARRAY_BYTES = 1 << 28
+
+
+_NONZERO = re.compile(rb"[^\x00]")
 
 
 class MapError(BpfcheckError):
@@ -129,6 +136,10 @@ class ArrayMap(Map):
         # running past one element traps in checked runs instead of landing in the next one.
         gap = GUARD if 1 < n <= MAX_ELEMENT_REGIONS else 0
         self.stride = _round8(max(1, self.value_size)) + gap
+        if self.stride * n > MAX_ARRAY_BYTES:
+            raise MapError(f"array map {self.name}: {n} entries of {self.value_size} bytes "
+                           f"need {self.stride * n} bytes, more than the runtime allocates "
+                           f"({MAX_ARRAY_BYTES})")
         self.buf = alloc(self.stride * n + 2 * GUARD)
         base = ctypes.addressof(self.buf) + GUARD
         if mdef.initial_value:
@@ -167,10 +178,13 @@ class ArrayMap(Map):
     def items(self) -> list[tuple[bytes, bytes]]:
         out = []
         raw = ctypes.string_at(self.base, self.stride * self.max_entries)
-        for i in range(self.max_entries):
+        i = 0
+        while (found := _NONZERO.search(raw, i * self.stride)) is not None:
+            i = found.start() // self.stride  # skips runs of zero elements at C speed
             v = raw[i * self.stride:i * self.stride + self.value_size]
             if any(v):
                 out.append((i.to_bytes(4, "little"), v))
+            i += 1
         return out
 
 

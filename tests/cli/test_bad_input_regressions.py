@@ -6,9 +6,16 @@ import struct
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cfg.elf import load_object
 from cfg.errors import ElfError
+from cfg.program import MapDef
+from runtime import vm
+from runtime.maps import MAX_ARRAY_BYTES, MapError, make_map
+from runtime.memory import Memory
+from verifier.cli import main
 from _bad_input_mutators import CORPUS, SECTION_HEADER_FIELDS, layout
 
 XDP = CORPUS / "xdp_eth_drop.o"
@@ -101,3 +108,46 @@ def test_zlib_compressed_code_loads_like_the_original():
 def test_bad_compressed_sections(body, ch_size, message):
     with pytest.raises(ElfError, match=r"^bad\.o: section 'xdp': " + message):
         load(compressed(XDP, "xdp", body, ch_size))
+
+
+# --- absurd map sizes: a clear error before any allocation -------------------------------------
+
+LEGACY = CORPUS / "xdp_legacy_maps.o"   # `maps`: bpf_map_def records of 20 bytes, array first
+
+
+def legacy_array(value_size: int, max_entries: int) -> bytes:
+    at = section(LEGACY, "maps").offset
+    return damaged(LEGACY, (at + 8, "<I", value_size), (at + 12, "<I", max_entries))
+
+
+@pytest.mark.parametrize("value_size, max_entries", [(8, 0xFFFFFFFF), (1 << 20, 1 << 12),
+                                                     (0xFFFFFFFF, 2)])
+def test_huge_array_map_is_refused_by_the_runtime(value_size, max_entries):
+    program = load(legacy_array(value_size, max_entries)).programs[0]
+    with pytest.raises(MapError, match=rf"^array map proto_count: {max_entries} entries of "
+                                       rf"{value_size} bytes need \d+ bytes, more than the "
+                                       rf"runtime allocates \({MAX_ARRAY_BYTES}\)$"):
+        vm.run(program, ctx=vm.make_context(program_type=program.type), budget=1000)
+
+
+def test_cli_run_on_a_huge_array_map(tmp_path, capsys):
+    bad = tmp_path / "huge.o"
+    bad.write_bytes(legacy_array(8, 0xFFFFFFFF))
+    assert main(["run", str(bad), "--engine", "interp"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "more than the runtime allocates" in err[0]
+
+
+@given(st.integers(1, 300_000), st.sampled_from([1, 4, 8, 12]),
+       st.dictionaries(st.integers(0, 299_999), st.binary(min_size=1, max_size=12), max_size=6))
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+def test_array_dump_finds_every_nonzero_element(entries, value_size, writes):
+    """The dump skips zero runs; it must still list exactly the non-zero elements."""
+    array = make_map(MapDef("a", 2, 4, value_size, entries), Memory())
+    want = {}
+    for index, raw in writes.items():
+        if index < entries:
+            value = (raw * value_size)[:value_size]
+            array.set(index.to_bytes(4, "little"), value)
+            want[index.to_bytes(4, "little").hex()] = value.hex()
+    assert array.dump() == {k: v for k, v in want.items() if int(v, 16)}
