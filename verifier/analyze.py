@@ -11,7 +11,7 @@ import sys
 import time
 import types
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable
 
 from cfg.program import LineInfo, Program
 from domains.linear import LinearExpression as E
@@ -93,6 +93,21 @@ class Report:
             acc = st if acc is None else acc.join(st)
         return acc
 
+    def pc_states(self) -> dict[int, State]:
+        """The state just before every reachable pc (joined over frames): `state_at` for all
+        pcs at once, replaying each block once instead of once per pc."""
+        out: dict[int, State] = {}
+        if self._analysis is None:
+            return out
+
+        def seen(pc: int, st: State) -> None:
+            out[pc] = st.copy() if pc not in out else out[pc].join(st)
+
+        for node, pre in self._states.items():
+            if not pre.is_bottom():
+                self._analysis.run_block(node, pre.copy(), C.Checker(report=False), seen=seen)
+        return out
+
     def invariant_at(self, pc: int) -> str | None:
         """The invariant just before `pc`, printable (None when pc is not an instruction)."""
         st = self.state_at(pc)
@@ -150,7 +165,10 @@ class _Analysis:
     def bottom(self) -> State:
         return State.bottom(self.domain)
 
-    def run_block(self, node: Hashable, st: State, ch: C.Checker, upto: int | None = None) -> State:
+    def run_block(self, node: Hashable, st: State, ch: C.Checker, upto: int | None = None,
+                  seen: Callable[[int, State], None] | None = None) -> State:
+        """Run `node`'s block from `st` (in place), up to `upto`; `seen(pc, state)` is told the
+        state before each instruction."""
         block = self.graph.nodes[node]["block"]
         depth = len(node[0])
         if self.options.termination and node in self.heads:
@@ -164,6 +182,8 @@ class _Analysis:
                 break
             if st.is_bottom():
                 break
+            if seen is not None:
+                seen(pc, st)
             ch.tripped = False
             self.sem.transfer(st, pc, insn, ch, depth)
             if stop and ch.tripped:  # without assume_assertions a failed check ends the path

@@ -233,7 +233,7 @@ class Monitor:
     def state(self, pc: int):
         """The verifier's state just before `pc` (joined over call frames)."""
         if self._all is None:
-            self._all = block_pc_states(self.report)
+            self._all = self.report.pc_states()
         return self._all.get(pc)
 
     # ---- running ------------------------------------------------------------------------
@@ -427,33 +427,6 @@ class Monitor:
                 o = (missing & -missing).bit_length() - 1
                 return "stack-init", f"stack byte {o}", "never written on this run"
         return None
-
-
-def block_pc_states(report) -> dict[int, Any]:
-    """The state before every reachable pc, replaying each block once (`Report.state_at` replays
-    a block per pc, quadratic on long blocks)."""
-    from verifier.checks import Checker
-    an, graph = report._analysis, report._graph
-    out: dict[int, Any] = {}
-    if an is None:
-        return out
-    for node, pre in report._states.items():
-        if pre.is_bottom():
-            continue
-        block = graph.nodes[node]["block"]
-        st = pre.copy()
-        depth = len(node[0])
-        if an.options.termination and node in an.heads:
-            from domains.linear import LinearExpression as E
-            x = an.counter(node)
-            st.num.assign(x, E.var(x) + 1)
-        ch = Checker(report=False)
-        for pc, insn in block.insns:
-            if st.is_bottom():
-                break
-            out[pc] = st.copy() if pc not in out else out[pc].join(st)
-            an.sem.transfer(st, pc, insn, ch, depth)
-    return out
 
 
 class _Stop(Exception):

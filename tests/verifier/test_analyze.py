@@ -51,6 +51,31 @@ def test_packet_parser_is_proven_and_the_invariant_explains_why():
     assert set(rep.invariants) == set(rep.block_states())
 
 
+LOOP_AND_CALL = """
+r6 = 0
+loop:
+r1 = r6
+call f
+r6 += 1
+if r6 < 4 goto loop
+r0 = r6
+exit
+f:
+r0 = r1
+r0 += 2
+exit
+"""
+
+
+@pytest.mark.parametrize("text, termination", [(PARSER, False), (LOOP_AND_CALL, True)])
+def test_pc_states_are_state_at_for_every_pc(text, termination):
+    rep = analyze(_prog(text), Options(termination=termination))
+    states = rep.pc_states()
+    assert set(states) == set(rep.program.pcs)
+    for pc, st in states.items():
+        assert str(st) == str(rep.state_at(pc)), pc
+
+
 def test_error_names_pc_kind_and_the_failed_facts():
     rep = analyze(_prog(PARSER.replace("r4 += 14", "r4 += 13")))
     [err] = rep.errors
