@@ -151,3 +151,12 @@ def test_array_dump_finds_every_nonzero_element(entries, value_size, writes):
             array.set(index.to_bytes(4, "little"), value)
             want[index.to_bytes(4, "little").hex()] = value.hex()
     assert array.dump() == {k: v for k, v in want.items() if int(v, 16)}
+
+
+def test_verify_names_an_unloadable_file_once(tmp_path, capsys):
+    bad = tmp_path / "cut.o"
+    bad.write_bytes(XDP.read_bytes()[:300])
+    assert main(["verify", str(bad), "--no-cache"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"bpfcheck: error: {bad}: truncated: the section table (offset "
+                   f"{layout(XDP).sections[0].header}) runs past the end of the file (300 bytes)"]

@@ -235,7 +235,8 @@ def run_lint(specs: list[str], opts: RunOptions, config: LintConfig | None = Non
             try:
                 programs = _load(path, data, opts)
             except BpfcheckError as exc:
-                slots.append(Problem(path, str(exc)))
+                message = str(exc)  # the loader's messages start with the path already
+                slots.append(Problem(path, message.removeprefix(f"{path}: ")))
                 continue
             listing = []
             for prog in programs:
