@@ -118,7 +118,8 @@ def read_elf(data: bytes) -> RawElf:
             if size > MAX_NOBITS:
                 raise ElfError(f"section {name!r}: size {size} is implausibly large")
             body = b""
-        elif hdr.type == 0 or not _needed(name, hdr.type, hdr.info, code):
+        elif hdr.type == 0 or (index not in code and not _needed(name, hdr.type, hdr.info,
+                                                                  code)):
             body = b""  # debug info and relocations of non-code sections: never read
         else:
             body = _contents(data, hdr, name)

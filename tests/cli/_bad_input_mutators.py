@@ -98,7 +98,7 @@ def layout(path: Path) -> Layout:
     sections = []
     for i, sec in enumerate(elf.iter_sections()):
         sh_type = sec.header["sh_type"]
-        type_num = {"SHT_PROGBITS": 1, "SHT_SYMTAB": 2, "SHT_STRTAB": 3, "SHT_RELA": 4,
+        type_num = {"SHT_NULL": 0, "SHT_PROGBITS": 1, "SHT_SYMTAB": 2, "SHT_STRTAB": 3, "SHT_RELA": 4,
                     "SHT_NOBITS": 8, "SHT_REL": 9}.get(sh_type, -1) \
             if isinstance(sh_type, str) else sh_type
         sections.append(SectionInfo(i, sec.name, type_num, sec.header["sh_flags"],

@@ -73,6 +73,16 @@ def test_symbol_table_linked_to_a_section_of_code():
         load(damaged(XDP, (at, fmt, code)))
 
 
+def test_debug_section_marked_executable_is_read_as_code():
+    """Code is read whatever its name (a `.debug*` section's contents used to be skipped, and
+    its functions then unpacked from no bytes: 'malformed ELF: error: unpack_from ...')."""
+    path = CORPUS / "bad_ctx_bad_offset.o"   # its .debug_loclists: 8-byte multiple, no relocs
+    at, fmt = header_field(path, ".debug_loclists", "sh_flags")
+    with pytest.raises(ElfError, match=r"^bad\.o: [^:]*section '\.debug_loclists'") as exc:
+        load(damaged(path, (at, fmt, 0x6)))
+    assert "malformed" not in str(exc.value)
+
+
 def test_unknown_compression_type():
     sec = section(XDP, "xdp")
     flags_at, fmt = header_field(XDP, "xdp", "sh_flags")
