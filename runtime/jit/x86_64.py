@@ -93,7 +93,7 @@ class NativeProgram:
 
     def __init__(self, asm: Assembler, entry: Label, functions: dict[int, Label],
                  enter: Label | None = None) -> None:
-        size = max(len(asm.code), 1)
+        size = max(asm.layout(), 1)
         self.size = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
         addr = _Libc.lib.mmap(None, self.size, mmap.PROT_READ | mmap.PROT_WRITE,
                               mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
@@ -126,9 +126,10 @@ class _Translator:
         self.labels = {pc: Label() for pc in program.pcs}
         self.functions = functions(program)
         self.func_labels = {fn.start: Label() for fn in self.functions}
-        self.exit_main = Label()
-        self.exit_sub = Label()
+        self.exit = Label()   # the epilogue of the function being translated
+        self.in_main = True
         self.bail = Label()
+        self.bail_used = False
         self.code_start, self.code_end = Label(), Label()
 
     # -- prologues and epilogues --------------------------------------------------------------
@@ -144,23 +145,29 @@ class _Translator:
                 a.push(r)
             a.alu_ri(OP_SUB, RSP, 8)       # realign: 6 pushes + return address
             a.mov_rr(R12, RSP)
-            a.mov_ri64(RBP, self.links.stack_top)
+            a.mov_ri(RBP, self.links.stack_top)
         else:
             for r in (RBP, RBX, R13, R14, R15):
                 a.push(r)
             a.alu_ri(OP_SUB, RBP, STACK_SIZE)
 
-    def epilogues(self) -> None:
+    def epilogue(self, exit: Label, is_main: bool) -> None:
         a = self.a
-        a.bind(self.exit_main)
-        self._unwind_main()
+        a.bind(exit)
+        if is_main:
+            self._unwind_main()
+        else:
+            for r in (R15, R14, R13, RBX, RBP):
+                a.pop(r)
         a.ret()
-        a.bind(self.exit_sub)
-        for r in (R15, R14, R13, RBX, RBP):
-            a.pop(r)
-        a.ret()
-        # A helper reported an error: return straight to the host, whatever the depth (the
-        # engine reads the error; r12 holds the host rsp of the entry frame).
+
+    def bail_path(self) -> None:
+        """A helper reported an error: return straight to the host, whatever the depth (the
+        engine reads the error; r12 holds the host rsp of the entry frame). Only emitted when
+        some code jumps to it."""
+        if not self.bail_used:
+            return
+        a = self.a
         a.bind(self.bail)
         a.mov_rr(RSP, R12)
         self._unwind_main()
@@ -174,18 +181,32 @@ class _Translator:
 
     # -- driver ---------------------------------------------------------------------------------
     def translate(self) -> NativeProgram:
-        starts = {fn.start: fn for fn in self.functions}
         main_fn = self.functions[0]
+        items = list(self.p.items())
+        # A function's epilogue follows its code, so that its last exit jumps nowhere; unless
+        # the code can fall off its end into the next function (flat code that declares
+        # functions inside it): then the epilogue goes after all the code.
+        deferred: list[tuple[Label, bool]] = []
         self.a.bind(self.code_start)
-        for pc, insn in self.p.items():
-            if pc in starts:
-                # calls enter before the prologue; jumps to the first instruction after it
-                self.a.bind(self.func_labels[pc])
-                self.prologue(starts[pc] is main_fn)
-            self.a.bind(self.labels[pc])
-            self.in_main = main_fn.start <= pc < main_fn.end
-            self.insn(pc, insn)
-        self.epilogues()
+        i = 0
+        for fn in self.functions:
+            self.in_main, self.exit = fn is main_fn, Label()
+            # calls enter before the prologue; jumps to the first instruction after it
+            self.a.bind(self.func_labels[fn.start])
+            self.prologue(self.in_main)
+            last = None
+            while i < len(items) and items[i][0] < fn.end:
+                pc, last = items[i]
+                self.a.bind(self.labels[pc])
+                self.insn(pc, last)
+                i += 1
+            if last is not None and last.spec.kind in ("exit", "ja"):
+                self.epilogue(self.exit, self.in_main)
+            else:
+                deferred.append((self.exit, self.in_main))
+        for exit, is_main in deferred:
+            self.epilogue(exit, is_main)
+        self.bail_path()
         self.a.bind(self.code_end)
         enter = self.enter_stub(self.func_labels[main_fn.start])
         return NativeProgram(self.a, self.func_labels[main_fn.start], self.func_labels, enter)
@@ -197,7 +218,7 @@ class _Translator:
             return None
         a, stub = self.a, Label()
         a.bind(stub)
-        a.mov_ri64(R11, self.links.args_cell)
+        a.mov_ri(R11, self.links.args_cell)
         a.load(RDI, R11, 0, 8)
         a.load(RSI, R11, 8, 8)
         a.jmp(main)
@@ -229,7 +250,9 @@ class _Translator:
             if spec.uses_src_reg:
                 a.alu_rr(_ALU_GROUP1[op], dst, REG[insn.src], w)
             else:
-                a.alu_ri(_ALU_GROUP1[op], dst, insn.imm, w)
+                # a non-negative mask clears the upper half anyway: the 32-bit form is shorter
+                narrow = op == "and" and insn.imm >= 0
+                a.alu_ri(_ALU_GROUP1[op], dst, insn.imm, w and not narrow)
         elif op == "mul":
             if spec.uses_src_reg:
                 a.imul_rr(dst, REG[insn.src], w)
@@ -261,47 +284,70 @@ class _Translator:
             a.mov_rr(RCX, R11)
 
     def _divmod(self, insn, spec, dst: int, w: bool) -> None:
-        """eBPF division: x / 0 = 0, x % 0 = x, INT_MIN / -1 = INT_MIN, INT_MIN % -1 = 0."""
+        """eBPF division: x / 0 = 0, x % 0 = x, INT_MIN / -1 = INT_MIN, INT_MIN % -1 = 0.
+
+        By an immediate these cases are known at translation time: 0 and (signed) -1 need no
+        division at all, any other immediate no check."""
         a, op = self.a, spec.op
         signed = op in ("sdiv", "smod")
         is_div = op in ("div", "sdiv")
-        if spec.uses_src_reg:
-            a.mov_rr(R11, REG[insn.src])
-        else:
-            a.mov_ri(R11, insn.imm, True)
+        if not spec.uses_src_reg:
+            if insn.imm == 0:
+                self._by_zero(dst, w, is_div)
+            elif signed and insn.imm == -1:
+                self._by_minus_one(dst, w, is_div)
+            else:
+                a.mov_ri(R11, insn.imm, w)  # sign-extended to 64 bits, or the 32 bits
+                self._divide(dst, w, signed, is_div)
+            return
         done, nonzero = Label(), Label()
+        a.mov_rr(R11, REG[insn.src])
         a.test_rr(R11, R11, w)
         a.jcc(CC_NE, nonzero)
-        if is_div:
-            a.alu_rr(OP_XOR, dst, dst, False)
-        elif not w:
-            a.mov_rr(dst, dst, False)
+        self._by_zero(dst, w, is_div)
         a.jmp(done)
         a.bind(nonzero)
         if signed:
             regular = Label()
             a.alu_ri(OP_CMP, R11, -1, w)
             a.jcc(CC_NE, regular)
-            if is_div:
-                a.unary(3, dst, w)                    # neg: wraps INT_MIN to itself
-            else:
-                a.alu_rr(OP_XOR, dst, dst, False)
+            self._by_minus_one(dst, w, is_div)
             a.jmp(done)
             a.bind(regular)
-        a.push(RAX)
-        a.push(RDX)
-        a.mov_rr(RAX, dst, w)
+        self._divide(dst, w, signed, is_div)
+        a.bind(done)
+
+    def _by_zero(self, dst: int, w: bool, is_div: bool) -> None:
+        if is_div:
+            self.a.zero(dst)
+        elif not w:
+            self.a.mov_rr(dst, dst, False)   # the 32-bit x % 0 = x, zero-extended
+
+    def _by_minus_one(self, dst: int, w: bool, is_div: bool) -> None:
+        if is_div:
+            self.a.unary(3, dst, w)          # neg: wraps INT_MIN to itself
+        else:
+            self.a.zero(dst)
+
+    def _divide(self, dst: int, w: bool, signed: bool, is_div: bool) -> None:
+        """dst = dst / r11 or dst % r11 with div/idiv, which need rax and rdx: those of them
+        that are not dst are saved around it."""
+        a = self.a
+        saved = [r for r in (RAX, RDX) if r != dst]
+        for r in saved:
+            a.push(r)
+        if dst != RAX:
+            a.mov_rr(RAX, dst, w)
         if signed:
             a.cqo() if w else a.cdq()
-            a.unary(7, R11, w)
         else:
-            a.alu_rr(OP_XOR, RDX, RDX, False)
-            a.unary(6, R11, w)
-        a.mov_rr(R10, RAX if is_div else RDX, w)
-        a.pop(RDX)
-        a.pop(RAX)
-        a.mov_rr(dst, R10, w)
-        a.bind(done)
+            a.zero(RDX)
+        a.unary(7 if signed else 6, R11, w)
+        result = RAX if is_div else RDX
+        if dst != result:
+            a.mov_rr(dst, result, w)          # before the pops: they restore only others
+        for r in reversed(saved):
+            a.pop(r)
 
     def k_neg(self, pc, insn, spec) -> None:
         self.a.unary(3, REG[insn.dst], spec.width == 64)
@@ -310,6 +356,8 @@ class _Translator:
         w = spec.width == 64
         if spec.uses_src_reg:
             self.a.mov_rr(REG[insn.dst], REG[insn.src], w)
+        elif insn.imm == 0:
+            self.a.zero(REG[insn.dst])   # flags are dead between eBPF instructions
         else:
             self.a.mov_ri(REG[insn.dst], insn.imm, w)
 
@@ -378,7 +426,10 @@ class _Translator:
     def k_lddw(self, pc, insn, spec) -> None:
         dst = REG[insn.dst]
         if insn.src == isa.LDDW_IMM64:
-            self.a.mov_ri(dst, _signed64(insn.imm64))
+            if insn.imm64 & 0xFFFFFFFFFFFFFFFF == 0:
+                self.a.zero(dst)
+            else:
+                self.a.mov_ri(dst, _signed64(insn.imm64))
         elif insn.src == isa.LDDW_CODE:
             target = pc + 1 + insn.imm
             if target not in self.func_labels:
@@ -396,7 +447,7 @@ class _Translator:
         else:
             a.mov_ri(RSI, insn.imm, False)
         a.mov_ri(RDX, spec.size, False)
-        a.mov_ri64(R11, self.links.ld_packet)
+        a.mov_ri(R11, self.links.ld_packet)
         a.call_reg(R11)
         self._check_error_flag()  # out of the packet: the engine ends the run with r0 = 0
 
@@ -411,7 +462,7 @@ class _Translator:
 
     def k_may_goto(self, pc, insn, spec) -> None:
         a = self.a
-        a.mov_ri64(R11, self.links.may_goto_counter)
+        a.mov_ri(R11, self.links.may_goto_counter)
         a.load(R10, R11, 0, 8)
         a.test_rr(R10, R10)
         a.jcc(CC_E, self.target(pc, insn))
@@ -424,10 +475,14 @@ class _Translator:
         if spec.op == "jset":
             if spec.uses_src_reg:
                 a.test_rr(dst, REG[insn.src], w)
+            elif 0 <= insn.imm <= 0xFF:
+                a.test_ri8(dst, insn.imm)        # only ZF is used: the low byte decides
             else:
-                a.test_ri(dst, insn.imm, w)
+                a.test_ri(dst, insn.imm, w and insn.imm < 0)
         elif spec.uses_src_reg:
             a.alu_rr(OP_CMP, dst, REG[insn.src], w)
+        elif insn.imm == 0:
+            a.test_rr(dst, dst, w)               # the same flags as cmp dst, 0
         else:
             a.alu_ri(OP_CMP, dst, insn.imm, w)
         a.jcc(_JCC[spec.op], self.target(pc, insn))
@@ -445,7 +500,7 @@ class _Translator:
         if insn.imm == self.links.tail_call_helper and self.links.tail_call:  # bpf_tail_call
             self._tail_call()
             return
-        a.mov_ri64(R11, self.links.helper(insn.imm))
+        a.mov_ri(R11, self.links.helper(insn.imm))
         a.call_reg(R11)
         self._check_error_flag()
 
@@ -453,17 +508,18 @@ class _Translator:
         if not self.links.error_flag:
             return
         a = self.a
-        a.mov_ri64(R11, self.links.error_flag)
+        a.mov_ri(R11, self.links.error_flag)
         a.load(R11, R11, 0, 1)
         a.test_rr(R11, R11, False)
         a.jcc(CC_NE, self.bail)
+        self.bail_used = True
 
     def _tail_call(self) -> None:
         a = self.a
         cont = Label()
         a.push(RDI)
         a.alu_ri(OP_SUB, RSP, 8)
-        a.mov_ri64(R11, self.links.tail_call)
+        a.mov_ri(R11, self.links.tail_call)
         a.call_reg(R11)
         a.alu_ri(OP_ADD, RSP, 8)
         a.pop(RDI)
@@ -494,17 +550,18 @@ class _Translator:
         a.jmp(done)
         a.bind(helper_path)
         if self.links.callx_helper:
-            a.mov_ri64(R10, self.links.callx_cell)
+            a.mov_ri(R10, self.links.callx_cell)
             a.store(R10, 0, R11, 8)
-            a.mov_ri64(R11, self.links.callx_helper)
+            a.mov_ri(R11, self.links.callx_helper)
             a.call_reg(R11)
             self._check_error_flag()
         else:
             a.jmp(self.bail)
+            self.bail_used = True
         a.bind(done)
 
     def k_exit(self, pc, insn, spec) -> None:
-        self.a.jmp(self.exit_main if self.in_main else self.exit_sub)
+        self.a.jmp(self.exit)
 
 
 def _signed64(value: int) -> int:

@@ -11,16 +11,24 @@ pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 h
 M = (1 << 64) - 1
 
 
-def run(insns, r1=0, r2=0, functions=()):
+_STACK = None
+
+
+def compile_(insns, functions=()):
     import ctypes
 
     from runtime.jit.x86_64 import JitLinks, compile_native
 
-    stack = (ctypes.c_uint64 * (8 * 512 // 8))()
-    top = ctypes.addressof(stack) + ctypes.sizeof(stack)
-    native = compile_native(Program(insns, functions=functions),
-                            JitLinks(helper=lambda i: 0, lddw=lambda i: 0, stack_top=top))
-    return native(r1, r2)
+    global _STACK
+    if _STACK is None:
+        _STACK = (ctypes.c_uint64 * (8 * 512 // 8))()
+    top = ctypes.addressof(_STACK) + ctypes.sizeof(_STACK)
+    return compile_native(Program(insns, functions=functions),
+                          JitLinks(helper=lambda i: 0, lddw=lambda i: 0, stack_top=top))
+
+
+def run(insns, r1=0, r2=0, functions=()):
+    return compile_(insns, functions)(r1, r2)
 
 
 def binop(opcode_op, variant, a, b, wide=True):
@@ -96,3 +104,36 @@ def test_frames_are_512_bytes_apart_in_the_given_stack():
 
 def test_entry_receives_r1():
     assert run([I(0xBF, 0, 1, 0, 0), I(0x95)], r1=42) == 42
+
+
+def test_each_function_returns_through_its_own_epilogue():
+    # main calls f twice and g once; f exits in the middle and at its end, g calls f
+    prog = [I(0xB7, 1, 0, 0, 3), I(0x85, 0, 1, 0, 7),          # 0, 1: call f(3)
+            I(0xBF, 6, 0, 0, 0),                               # 2: r6 = r0
+            I(0xB7, 1, 0, 0, 0), I(0x85, 0, 1, 0, 4),          # 3, 4: call f(0)
+            I(0x0F, 6, 0, 0, 0), I(0x85, 0, 1, 0, 7),          # 5: r6 += r0, 6: call g
+            I(0x0F, 0, 6, 0, 0), I(0x95),                      # 7, 8: r0 += r6; exit
+            I(0xB7, 0, 0, 0, 100), I(0x15, 1, 0, 2, 0),        # f: 9, 10: if r1 == 0 -> 13
+            I(0xB7, 0, 0, 0, 7), I(0x95),                      # 11, 12
+            I(0x95),                                           # 13: r0 = 100
+            I(0xB7, 1, 0, 0, 1), I(0x85, 0, 1, 0, -7),         # g: 14, 15: call f(1)
+            I(0x07, 0, 0, 0, 1000), I(0x95)]                   # 16, 17
+    functions = (Function("main", 0, 9), Function("f", 9, 14), Function("g", 14, 18))
+    assert run(prog, functions=functions) == 7 + 100 + 1007
+
+
+def test_jump_to_the_next_instruction_takes_no_code():
+    plain = [I(0xB7, 0, 0, 0, 9), I(0x95)]
+    assert run([I(0xB7, 0, 0, 0, 9), I(0x05, 0, 0, 0, 0), I(0x95)]) == 9
+    assert compile_([plain[0], I(0x05, 0, 0, 0, 0), plain[1]]).code_size == \
+        compile_(plain).code_size
+
+
+def test_a_function_that_ends_without_exit_still_returns():
+    # main's last instruction is a conditional jump back (always taken), so its epilogue
+    # goes after all the code
+    prog = [I(0xB7, 0, 0, 0, 0), I(0x25, 0, 0, 1, 4),     # 0, 1: if r0 > 4 goto 3
+            I(0x05, 0, 0, 1, 0), I(0x95),                 # 2: goto 4, 3: exit
+            I(0x07, 0, 0, 0, 1), I(0x35, 0, 0, -5, 0),    # 4: r0 += 1, 5: if r0 >= 0 goto 1
+            I(0x95)]
+    assert run(prog, functions=(Function("main", 0, 6), Function("rest", 6, 7))) == 5
