@@ -5,8 +5,10 @@ System V ABI): r0=rax, r1=rdi, r2=rsi, r3=rdx, r4=rcx, r5=r8, r6=rbx, r7=r13, r8
 r10=rbp. r9, r10 and r11 of the host are scratch.
 
 Each eBPF function becomes a native function with its own 512-byte frame below rbp; r6-r9 and
-r10 are callee-saved, so bpf-to-bpf calls are plain native calls. The entry function also saves
-r12 and keeps rsp 16-byte aligned at every call. Helpers are called through native function
+r10 are callee-saved, so bpf-to-bpf calls are plain native calls. A function saves only the
+callee-saved registers it names (and rbp only when it uses its frame or calls), and keeps rsp
+16-byte aligned at every call it makes; the entry function also saves r12 (the host rsp for
+the bail-out path) when something can fail. Helpers are called through native function
 pointers that the caller supplies (`JitLinks`), so this module knows nothing of maps or helpers.
 
 The code is written into anonymous memory while it is read-write, then switched to read-execute
@@ -40,6 +42,15 @@ _SHIFT_DIGIT = {"lsh": 4, "rsh": 5, "arsh": 7}
 _JCC = {"jeq": CC_E, "jne": CC_NE, "jgt": CC_A, "jge": CC_AE, "jlt": CC_B, "jle": CC_BE,
         "jsgt": CC_G, "jsge": CC_GE, "jslt": CC_L, "jsle": CC_LE, "jset": CC_NE}
 _ATOMIC_GROUP1 = {"add": OP_ADD, "or": OP_OR, "and": OP_AND, "xor": OP_XOR}
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What a function's prologue saves (pushed in this order) and whether it pads rsp to keep
+    calls 16-byte aligned."""
+
+    saved: tuple[int, ...]
+    pad: bool
 
 
 @dataclass
@@ -133,33 +144,44 @@ class _Translator:
         self.code_start, self.code_end = Label(), Label()
 
     # -- prologues and epilogues --------------------------------------------------------------
-    def prologue(self, is_main: bool) -> None:
-        """Save the host's callee-saved registers and point r10 at this frame's top.
+    def frame(self, insns: list[isa.Insn], is_main: bool) -> _Frame:
+        """The registers a function's code can change, from the registers it names: r6-r9,
+        rbp when it names r10 or calls another function (callees find their frame from it),
+        and in the entry function r12 when anything in the program can fail."""
+        named = {r for insn in insns for r in (insn.dst, insn.src)}
+        kinds = {(insn.spec.kind, insn.spec.op) for insn in insns}
+        calls_code = ("call", "local") in kinds or any(k == "callx" for k, _ in kinds)
+        calls = calls_code or any(k in ("call", "ldabs", "ldind") for k, _ in kinds)
+        saved = [RBP] if 10 in named or calls_code else []
+        saved += [REG[r] for r in (6, 7, 8, 9) if r in named]
+        if is_main and self.may_fail:
+            saved.append(R12)
+        # the return address and the pushes: rsp is 16-byte aligned after an odd number
+        return _Frame(tuple(saved), calls and len(saved) % 2 == 0)
+
+    def prologue(self, frame: _Frame, is_main: bool) -> None:
+        """Save what the function changes and point r10 at this frame's top.
 
         The eBPF frames live in the caller-supplied stack region (so helpers can resolve
         pointers into them), frame k's top at `stack_top - 512 * k`; the host stack only holds
         saved registers and return addresses."""
         a = self.a
-        if is_main:
-            for r in (RBP, RBX, R12, R13, R14, R15):
-                a.push(r)
-            a.alu_ri(OP_SUB, RSP, 8)       # realign: 6 pushes + return address
+        for r in frame.saved:
+            a.push(r)
+        if frame.pad:
+            a.alu_ri(OP_SUB, RSP, 8)
+        if R12 in frame.saved:
             a.mov_rr(R12, RSP)
-            a.mov_ri(RBP, self.links.stack_top)
-        else:
-            for r in (RBP, RBX, R13, R14, R15):
-                a.push(r)
-            a.alu_ri(OP_SUB, RBP, STACK_SIZE)
+        if RBP in frame.saved:
+            if is_main:
+                a.mov_ri(RBP, self.links.stack_top)
+            else:
+                a.alu_ri(OP_SUB, RBP, STACK_SIZE)
 
-    def epilogue(self, exit: Label, is_main: bool) -> None:
-        a = self.a
-        a.bind(exit)
-        if is_main:
-            self._unwind_main()
-        else:
-            for r in (R15, R14, R13, RBX, RBP):
-                a.pop(r)
-        a.ret()
+    def epilogue(self, exit: Label, frame: _Frame) -> None:
+        self.a.bind(exit)
+        self._unwind(frame)
+        self.a.ret()
 
     def bail_path(self) -> None:
         """A helper reported an error: return straight to the host, whatever the depth (the
@@ -170,13 +192,14 @@ class _Translator:
         a = self.a
         a.bind(self.bail)
         a.mov_rr(RSP, R12)
-        self._unwind_main()
+        self._unwind(self.main_frame)
         a.ret()
 
-    def _unwind_main(self) -> None:
+    def _unwind(self, frame: _Frame) -> None:
         a = self.a
-        a.alu_ri(OP_ADD, RSP, 8)
-        for r in (R15, R14, R13, R12, RBX, RBP):
+        if frame.pad:
+            a.alu_ri(OP_ADD, RSP, 8)
+        for r in reversed(frame.saved):
             a.pop(r)
 
     # -- driver ---------------------------------------------------------------------------------
@@ -186,26 +209,32 @@ class _Translator:
         # A function's epilogue follows its code, so that its last exit jumps nowhere; unless
         # the code can fall off its end into the next function (flat code that declares
         # functions inside it): then the epilogue goes after all the code.
-        deferred: list[tuple[Label, bool]] = []
+        deferred: list[tuple[Label, _Frame]] = []
+        self.may_fail = any(insn.spec.kind in ("call", "callx", "ldabs", "ldind")
+                            and insn.spec.op != "local" for _, insn in items)
         self.a.bind(self.code_start)
         i = 0
         for fn in self.functions:
+            first = i
+            while i < len(items) and items[i][0] < fn.end:
+                i += 1
+            code = items[first:i]
             self.in_main, self.exit = fn is main_fn, Label()
+            frame = self.frame([insn for _, insn in code], self.in_main)
+            if self.in_main:
+                self.main_frame = frame
             # calls enter before the prologue; jumps to the first instruction after it
             self.a.bind(self.func_labels[fn.start])
-            self.prologue(self.in_main)
-            last = None
-            while i < len(items) and items[i][0] < fn.end:
-                pc, last = items[i]
+            self.prologue(frame, self.in_main)
+            for pc, insn in code:
                 self.a.bind(self.labels[pc])
-                self.insn(pc, last)
-                i += 1
-            if last is not None and last.spec.kind in ("exit", "ja"):
-                self.epilogue(self.exit, self.in_main)
+                self.insn(pc, insn)
+            if code and code[-1][1].spec.kind in ("exit", "ja"):
+                self.epilogue(self.exit, frame)
             else:
-                deferred.append((self.exit, self.in_main))
-        for exit, is_main in deferred:
-            self.epilogue(exit, is_main)
+                deferred.append((self.exit, frame))
+        for exit, frame in deferred:
+            self.epilogue(exit, frame)
         self.bail_path()
         self.a.bind(self.code_end)
         enter = self.enter_stub(self.func_labels[main_fn.start])
@@ -529,7 +558,7 @@ class _Translator:
         if self.in_main:
             # unwind the entry frame and jump to the target program's entry with r1 = ctx
             a.mov_rr(R11, RAX)
-            self._unwind_main()
+            self._unwind(self.main_frame)
             a.jmp_reg(R11)
         a.bind(cont)
         a.mov_ri(RAX, -2)  # -ENOENT-like failure value; eBPF leaves r0 unspecified
