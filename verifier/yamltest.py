@@ -354,10 +354,12 @@ def load_cases(path: str | Path) -> list[dict]:
     """The cases of a YAML file (YamlTestError on bad YAML)."""
     import yaml
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except UnicodeDecodeError as exc:
+        raise YamlTestError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise YamlTestError(f"{path}: invalid YAML: {exc}") from None
+        raise YamlTestError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from None
     cases: list[dict] = []
     for d in docs:
         if isinstance(d, list):
@@ -367,6 +369,16 @@ def load_cases(path: str | Path) -> list[dict]:
         else:
             raise YamlTestError(f"{path}: a case must be a mapping")
     return cases
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """PyYAML's error on one line: the problem and where (its own text quotes the source
+    over several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(exc).split())
 
 
 def run_file(path: str | Path, domain: Any = "zone") -> list[CaseResult]:

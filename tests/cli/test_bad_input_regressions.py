@@ -2,6 +2,7 @@
 corpus object damaged by our own code, and the one-line error it must give."""
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 
@@ -16,6 +17,7 @@ from runtime import vm
 from runtime.maps import MAX_ARRAY_BYTES, MapError, make_map
 from runtime.memory import Memory
 from verifier.cli import main
+from verifier.yamltest import YamlTestError, run_file
 from _bad_input_mutators import CORPUS, SECTION_HEADER_FIELDS, layout
 
 XDP = CORPUS / "xdp_eth_drop.o"
@@ -170,3 +172,25 @@ def test_verify_names_an_unloadable_file_once(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err == [f"bpfcheck: error: {bad}: truncated: the section table (offset "
                    f"{layout(XDP).sections[0].header}) runs past the end of the file (300 bytes)"]
+
+
+# --- text inputs -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ("test-case: x\ncode: a: b\n", r"invalid YAML: line 2, column 8: mapping values are not "
+                                   r"allowed here$"),
+    ("test-case: x\0\n", r"invalid YAML: unacceptable character #x0000: special characters are "
+                         r"not allowed in \"[^\"]*\", position 12$"),
+])
+def test_invalid_yaml_is_one_line(tmp_path, text, message):
+    path = tmp_path / "case.yaml"
+    path.write_text(text)
+    with pytest.raises(YamlTestError, match=rf"^{re.escape(str(path))}: {message}"):
+        run_file(path)
+
+
+def test_yaml_that_is_not_utf8(tmp_path, capsys):
+    path = tmp_path / "case.yaml"
+    path.write_bytes(b"test-case: \xff\n")
+    assert main(["yaml", str(path)]) == 2
+    assert capsys.readouterr().err == f"bpfcheck: error: {path}: not UTF-8 text (byte 11)\n"
