@@ -121,7 +121,11 @@ class Map:
         for k, v in data.items():
             if not isinstance(v, str):
                 raise MapError(f"map {self.name}: value for {k} must be a hex string")
-            self.set(parse_hex(k), parse_hex(v))
+            try:
+                key, value = parse_hex(k), parse_hex(v)
+            except MapError as exc:
+                raise MapError(f"map {self.name}: {exc}") from None
+            self.set(key, value)
 
 
 class ArrayMap(Map):

@@ -147,7 +147,8 @@ def test_cli_run_on_a_huge_array_map(tmp_path, capsys):
     bad.write_bytes(legacy_array(8, 0xFFFFFFFF))
     assert main(["run", str(bad), "--engine", "interp"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and "more than the runtime allocates" in err[0]
+    assert len(err) == 1
+    assert err[0].startswith(f"bpfcheck: error: {bad}: xdp/xdp_legacy_maps: array map ")
 
 
 @given(st.integers(1, 300_000), st.sampled_from([1, 4, 8, 12]),
@@ -194,3 +195,35 @@ def test_yaml_that_is_not_utf8(tmp_path, capsys):
     path.write_bytes(b"test-case: \xff\n")
     assert main(["yaml", str(path)]) == 2
     assert capsys.readouterr().err == f"bpfcheck: error: {path}: not UTF-8 text (byte 11)\n"
+
+
+# --- the CLI names the file and the program --------------------------------------------------
+
+def first_jump_out_of_range(path) -> bytes:
+    return damaged(path, (layout(path).jump_slots[0] + 2, "<h", 0x7FFF))
+
+
+@pytest.mark.parametrize("command", [["cfg"], ["cfg", "--invariants"], ["run"]])
+def test_malformed_control_flow_names_file_and_program(tmp_path, capsys, command):
+    """`cfg` and `run` said only 'pc 5: jump to pc 32773 outside the program (0..15)'."""
+    bad = tmp_path / "jump.o"
+    bad.write_bytes(first_jump_out_of_range(XDP))
+    assert main([*command, str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert re.fullmatch(rf"bpfcheck: error: {re.escape(str(bad))}: xdp/xdp_eth_drop: pc \d+: "
+                        r"jump to pc \d+ outside the program \(0\.\.\d+\)", err[0]), err
+
+
+@pytest.mark.parametrize("maps_json, message", [
+    ("{bad", r"maps JSON: Expecting property name enclosed in double quotes: line 1 column 2"),
+    ('{"proto_count": {"zz": "00"}}', r"map proto_count: not a hex byte string: 'zz'"),
+    ('{"nomap": {}}', r"no map 'nomap'"),
+])
+def test_bad_maps_json_names_the_file(tmp_path, capsys, maps_json, message):
+    maps = tmp_path / "maps.json"
+    maps.write_text(maps_json)
+    assert main(["run", str(LEGACY), "--engine", "interp", "--maps", str(maps)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and re.match(rf"bpfcheck: error: {re.escape(str(maps))}: {message}",
+                                      err[0]), err

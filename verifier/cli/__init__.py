@@ -87,6 +87,21 @@ def core_target(args: argparse.Namespace):
             os.environ[ENV_TARGET] = old
 
 
+@contextlib.contextmanager
+def about(program):
+    """Bad-input errors raised inside name the program's file and section/function, so the
+    one-line message says where (a CFG or map problem found after loading)."""
+    try:
+        yield
+    except BpfcheckError as exc:
+        name = f"{program.section}/{program.name}" if program.section else program.name
+        where = f"{program.file}: {name}" if program.file else name
+        message = str(exc)
+        if message.startswith(where):
+            raise
+        raise BpfcheckError(f"{where}: {message}") from None
+
+
 def fail(message: str) -> int:
     """Print a one-line error for unusable input; the exit code is 2."""
     print(f"bpfcheck: error: {message}", file=sys.stderr)

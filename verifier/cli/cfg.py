@@ -117,6 +117,7 @@ def _verifier_hooks(program, graph, domain):
 def run_cfg(args) -> int:
     from cfg import render
     from cfg.graph import build, inline
+    from verifier.cli import about
 
     out = args.output
     fmt = args.format or (Path(out).suffix.lstrip(".").lower() if out != "-" else "dot")
@@ -130,7 +131,10 @@ def run_cfg(args) -> int:
         return 2
     programs, symbols = load_programs(args.file, args.section, args.function, args.syntax)
     make = inline if args.inline else build
-    graphs = [make(p) for p in programs]
+    graphs = []
+    for program in programs:
+        with about(program):
+            graphs.append(make(program))
 
     if fmt == "json":
         functions, warnings = [], []
@@ -157,8 +161,9 @@ def run_cfg(args) -> int:
             print("bpfcheck: error: --invariants needs one program (use --section)",
                   file=sys.stderr)
             return 2
-        annotations, highlight, notes, block_colors = _verifier_hooks(programs[0], graphs[0],
-                                                                      args.domain)
+        with about(programs[0]):
+            annotations, highlight, notes, block_colors = _verifier_hooks(
+                programs[0], graphs[0], args.domain)
     graph = _combine(graphs, programs)
     title = programs[0].name if len(programs) == 1 else Path(args.file).name
     view = render.render(graph, programs[0] if len(programs) == 1 else None, annotations,

@@ -203,6 +203,7 @@ def _run_object(args: argparse.Namespace) -> int:
     from cfg.elf import load_object
     from cfg.errors import BpfcheckError
     from runtime import context, maps as mapmod, vm
+    from verifier.cli import about
 
     obj = load_object(args.file)
     program = obj.program(args.section, args.function)
@@ -217,10 +218,15 @@ def _run_object(args: argparse.Namespace) -> int:
         helpers = windows.helpers_for(program.section)
         ptype = "windows/" + windows.program_type(program.section)
     else:
-        mapset = mapmod.MapSet(program.maps, programs=programs)
+        with about(program):
+            mapset = mapmod.MapSet(program.maps, programs=programs)
     if args.maps:
-        with open(args.maps, encoding="utf-8") as f:
-            mapset.load_json(f.read())
+        with open(args.maps, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        try:
+            mapset.load_json(text)
+        except BpfcheckError as exc:
+            raise BpfcheckError(f"{args.maps}: {exc}") from None
     try:
         if args.platform == "windows" and not (args.mem or args.ctx):
             ctx = windows.default_context(program, _read(args.packet) if args.packet else None)
@@ -234,9 +240,10 @@ def _run_object(args: argparse.Namespace) -> int:
             ctx = vm.make_context(program_type=program.type)
     except ValueError as exc:
         raise BpfcheckError(str(exc)) from None
-    _native_gate_object(args, program)
-    machine = _engine(args.engine)(program, mapset, helpers, checked=args.checked,
-                                   seed=args.seed)
+    with about(program):
+        _native_gate_object(args, program)
+        machine = _engine(args.engine)(program, mapset, helpers, checked=args.checked,
+                                       seed=args.seed)
     before = mapset.dump()
     repeat = max(1, args.repeat)
     start = time.perf_counter()
