@@ -11,8 +11,12 @@
 Both dialects share one calling convention: run from `pc` with `steps` executed so far until
 the program exits (EXIT), an instruction needs the interpreter (PY: `pc` is that instruction,
 `steps` does not count it), or the step limit would be passed (LIMIT, at a block start).
-Basic blocks add their length to `steps` on entry; the limit is checked before a block in the
-numba dialect and at loop heads in the CPython one.
+Basic blocks add their length to `steps` on entry. The numba dialect checks the limit before
+every block. The CPython dialect checks only at checkpoints (loop heads, function entries,
+return points) and on entry, each time for the longest run of steps that can follow before the
+next checkpoint (`reach`), so it never passes the limit either: when that run might pass it,
+the driver executes the remaining steps on the interpreter, which ends exactly where the
+interpreter alone ends.
 """
 from __future__ import annotations
 
@@ -92,6 +96,46 @@ def _in_frame(insn: isa.Insn, spec) -> bool:
     """An access `[r10 + off]` lying inside the current 512-byte frame (r10 is read-only)."""
     base = insn.src if spec.kind in ("ldx", "ldxsx") else insn.dst
     return base == 10 and -STACK_SIZE <= insn.off <= -spec.size
+
+
+def checkpoints(program: Program) -> tuple[set[int], set[int]]:
+    """(loop heads, other checkpoints): the targets of backward jumps, and the entries of and
+    return points from bpf-to-bpf calls. Every cycle of the control flow, calls included,
+    passes one of them, so the code between checkpoints runs a bounded number of steps."""
+    heads, others = set(), set()
+    for pc, insn in program.items():
+        spec = _spec(insn)
+        if spec is None:
+            continue
+        if spec.kind in ("ja", "jcond", "may_goto") and insn.jump_offset < 0:
+            heads.add(pc + 1 + insn.jump_offset)
+        elif spec.kind == "call" and insn.src == isa.CALL_LOCAL:
+            others.update((pc + 1 + insn.imm, pc + 1))
+    return heads, others - heads
+
+
+def reach(program: Program, starts: list[int], stops: set[int]) -> dict[int, int]:
+    """For each block start, the most steps that can run from it before control reaches a
+    checkpoint in `stops` (not counted), the driver or the end. Edges that do not enter a
+    checkpoint go forward (a backward one enters a loop head), so one pass from the end
+    suffices; successors are over-approximated (a larger bound only checks earlier)."""
+    out: dict[int, int] = {}
+    ends = starts[1:] + [program.end_pc]
+    for start, end in zip(reversed(starts), reversed(ends)):
+        count, pc, last = 0, start, None
+        while pc < end:
+            last = program.at(pc)
+            count += 1
+            pc += last.slots
+        spec = _spec(last)
+        kind = spec.kind if spec is not None else None
+        succ = []
+        if kind in ("ja", "jcond", "may_goto"):
+            succ.append(pc - last.slots + 1 + last.jump_offset)
+        if kind not in ("ja", "exit") and not (kind == "call" and last.src == isa.CALL_LOCAL):
+            succ.append(end)
+        out[start] = count + max((out.get(s, 0) for s in succ if s not in stops), default=0)
+    return out
 
 
 class Codegen:
@@ -373,8 +417,8 @@ class Codegen:
     def source(self) -> str:
         """The module text: (numba) constants, then `def program(...)`."""
         starts = leaders(self.p, self.numba)
-        self.loop_heads = {pc + 1 + insn.jump_offset for pc, insn in self.p.items()
-                           if insn.is_jump() and insn.jump_offset < 0}
+        self.loop_heads, self.calls = checkpoints(self.p)
+        self.reach = {} if self.numba else reach(self.p, starts, self.loop_heads | self.calls)
         blocks: list[tuple[int, list[str], int]] = []
         for i, start in enumerate(starts):
             end = starts[i + 1] if i + 1 < len(starts) else self.p.end_pc
@@ -400,11 +444,14 @@ class Codegen:
                     "    a = K0; i = 0; st = 0",
                     "    while True:"]
         else:
-            head = ["def program(m, R, pc, steps, limit):",
+            m = self.m  # the machine's lasting objects are the module's globals
+            self.env.update(m=m, R=m.regs, frames=m.frames, tops=m.stack_tops,
+                            sviews=m._frame_views, memory=m.memory, slow_load=m.jit_load,
+                            slow_store=m.jit_store,
+                            REACH=[self.reach.get(pc, 0) for pc in range(self.p.end_pc + 1)])
+            head = ["def program(pc, steps, limit, budget):",
+                    "    if steps + REACH[pc] > budget: return 1, pc, steps",
                     f"    {REGS} = R",
-                    "    frames, tops, sviews, memory = m.frames, m.stack_tops, m._frame_views, "
-                    "m.memory",
-                    "    slow_load, slow_store = m.jit_load, m.jit_store",
                     "    s1, s2, s4, s8 = sviews[len(frames)]",
                     "    while True:"]
         body: list[str] = []
@@ -413,6 +460,8 @@ class Codegen:
         if self.numba:
             body += [f"    R[{i}] = r{i}" for i in range(11)]
             body += ["    S[0] = pc; S[1] = steps; S[3] = nf; S[4] = deepest", "    return st"]
+        if not self.numba and not re.search(r"\bs[1248]\[", "\n".join(body)):
+            head.remove("    s1, s2, s4, s8 = sviews[len(frames)]")   # no stack slot used
         text = "\n".join(head + body) + "\n"
         if self.numba:
             consts = "".join(f"{k} = {v}\n" for k, v in sorted(self.consts.items()))
@@ -434,16 +483,22 @@ class Codegen:
         self._tree(out, blocks[mid:], depth + 1)
 
     def _block(self, start: int, lines: list[str], count: int, depth: int) -> list[str]:
-        """A block's code: count its steps, check the limit (every block in numba, loop heads
-        in CPython); in CPython a block that jumps back to itself becomes a `while` loop."""
+        """A block's code: check the limit (every block in numba; in CPython at checkpoints,
+        for the block's reach: a loop head against the tier-up limit, a call's entry or return
+        point against the budget, leaving what is left to the interpreter), then count its
+        steps; in CPython a block that jumps back to itself becomes a `while` loop."""
         pad = "    " * depth
         if self.numba:
             return [f"{pad}if steps + {count} > limit: {self.leave(LIMIT, start)}",
                     f"{pad}steps += {count}", *(_reindent(ln, depth) for ln in lines)]
-        out = [f"{pad}steps += {count}"]
-        over = f"if steps > limit: {self.leave(LIMIT, start, f'steps - {count}')}"
+        reach = self.reach[start]
         if start in self.loop_heads:
-            out.append(pad + over)
+            over = f"if steps > limit - {reach}: {self.leave(LIMIT, start)}"
+        elif start in self.calls:
+            over = f"if steps > budget - {reach}: {self.leave(PY, start)}"
+        else:
+            return [f"{pad}steps += {count}", *(_reindent(ln, depth) for ln in lines)]
+        out = [pad + over, f"{pad}steps += {count}"]
         self_loop = re.compile(rf"pc = {start} if (.*) else (\d+)$")
         if len(lines) >= 2 and lines[-1].strip() == "continue" and start in self.loop_heads:
             match = self_loop.match(lines[-2].strip())
@@ -452,8 +507,8 @@ class Codegen:
                         f"{pad}while True:",
                         *(_reindent(ln, depth + 1) for ln in lines[:-2]),
                         f"{pad}    if not ({match.group(1)}): break",
-                        f"{pad}    steps += {count}",
                         f"{pad}    {over}",
+                        f"{pad}    steps += {count}",
                         f"{pad}pc = {match.group(2)}",
                         f"{pad}continue"]
         out.extend(_reindent(ln, depth) for ln in lines)

@@ -16,7 +16,6 @@ missing.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 from typing import Callable
 
@@ -29,7 +28,7 @@ from runtime import context as ctxmod
 from runtime.jit import numba_codegen as codegen
 from runtime.maps import MapSet
 from runtime.memory import VmError
-from runtime.vm import MAX_FRAMES, STACK_SIZE, Machine, Result, _Abort, _Exit, _Switch
+from runtime.vm import MAX_FRAMES, Machine, Result, _Abort, _Exit, _Switch
 
 DIALECTS = ("auto", "cpython", "numba")
 TIER_UP_STEPS = 20_000
@@ -37,26 +36,28 @@ NUMBA_MAX_INSNS = 4_000
 
 
 class _CPythonUnit:
-    """A program in the CPython dialect."""
+    """A program in the CPython dialect. `enter(pc, steps, limit, budget)` is the generated
+    function itself (the machine's registers, frames and stack views are its globals);
+    `cold` is the steps left before the auto dialect compiles it with numba (-1: never)."""
 
     numba = False
 
-    def __init__(self, machine: PyJitMachine, program: Program, pid: int) -> None:
+    def __init__(self, machine: PyJitMachine, program: Program, pid: int, cold: int) -> None:
         gen = codegen.Codegen(machine, program, "cpython", pid)
         self.source = gen.source()
         env = gen.env
         exec(compile(self.source, f"<pyjit {program.name}>", "exec"), env)  # noqa: S102
-        self.fn = env["program"]
+        self.enter = env["program"]
         self.program = program
-
-    def enter(self, m: PyJitMachine, pc: int, steps: int, limit: int) -> tuple[int, int, int]:
-        return self.fn(m, m.regs, pc, steps, limit)
+        self.cold = cold
+        self.loops = bool(gen.loop_heads)
 
 
 class _NumbaUnit:
     """A program in the numba dialect: registers, frames and state as numpy arrays."""
 
     numba = True
+    cold = -1
 
     def __init__(self, machine: PyJitMachine, program: Program, pid: int) -> None:
         from runtime.jit import numba_support
@@ -65,8 +66,10 @@ class _NumbaUnit:
         self.fn = numba_support.compile_module(self.source)
         self.cache = np.zeros(gen.sites, np.int64)
         self.program = program
+        self.m = machine
 
-    def enter(self, m: PyJitMachine, pc: int, steps: int, limit: int) -> tuple[int, int, int]:
+    def enter(self, pc: int, steps: int, limit: int, budget: int) -> tuple[int, int, int]:
+        m = self.m
         R, F, S = m._R, m._F, m._S
         R[:] = m.regs
         frames = m.frames
@@ -115,11 +118,11 @@ class PyJitMachine(Machine):
         self._pid_of_ops: dict[int, int] = {}
         self._ops_by_pid: list[list] = []
         self._units: dict[int, object] = {}      # pid -> the unit running it now
-        self._cold: dict[int, int] = {}          # pid -> steps left before the numba tier
         self._numba_units: list[_NumbaUnit] = []
         self._stamp = None
         self.jit_steps = self.jit_pc = 0
         self._unit_for(program)
+        self._entry_pid = self._pid(program)
 
     # -- units --------------------------------------------------------------------------------
     def _pid(self, program: Program) -> int:
@@ -135,9 +138,11 @@ class PyJitMachine(Machine):
             if self.dialect == "numba":
                 self._units[pid] = self._numba_unit(program, pid)
             else:
-                self._units[pid] = _CPythonUnit(self, program, pid)
-                auto = self.dialect == "auto" and program.end_pc <= NUMBA_MAX_INSNS
-                self._cold[pid] = TIER_UP_STEPS if auto else -1
+                unit = self._units[pid] = _CPythonUnit(self, program, pid, -1)
+                # tier-up happens at a loop head: loop-free programs stay (and run cheaply)
+                if (self.dialect == "auto" and program.end_pc <= NUMBA_MAX_INSNS
+                        and unit.loops):
+                    unit.cold = TIER_UP_STEPS
         return self._units[pid]
 
     def _numba_unit(self, program: Program, pid: int) -> _NumbaUnit:
@@ -154,7 +159,7 @@ class PyJitMachine(Machine):
     def _tier_up(self, pid: int):
         """Compile program `pid` with numba (auto dialect); keep CPython if that fails."""
         from runtime.jit import numba_support
-        self._cold[pid] = -1
+        self._units[pid].cold = -1
         if not numba_support.available()[0]:
             return self._units[pid]
         try:
@@ -213,26 +218,24 @@ class PyJitMachine(Machine):
         if trace is not None:
             raise BpfcheckError("the portable JIT cannot trace instructions; use the interpreter")
         self.install_context(context)
-        for r in self.stack[:self.deepest + 1]:  # the frames the last run used
-            ctypes.memset(r.start, 0, STACK_SIZE)
-        self.deepest = 0
+        self.clear_stack()
+        ctx = self.ctx
         regs = self.regs
-        regs[:] = [0] * 11
-        regs[1], regs[2], regs[10] = self.ctx.r1, self.ctx.r2, self.stack_tops[0]
+        regs[:] = (0, ctx.r1, ctx.r2, 0, 0, 0, 0, 0, 0, 0, self.stack_tops[0])
         self.reset_run_state()
         self.ops = self.program_ops
-        pid = self._pid(self.program)
-        unit = self._unit_for(self.program)
+        pid = self._entry_pid
+        unit = self._units[pid]
         pc = steps = 0
         error = err_pc = None
         while True:
             in_jit = True
             try:
-                cold = self._cold.get(pid, -1) if not unit.numba else -1
-                limit = min(budget, steps + cold) if cold >= 0 else budget
-                status, pc2, steps2 = unit.enter(self, pc, steps, limit)
+                cold = unit.cold
+                limit = budget if cold < 0 else min(budget, steps + cold)
+                status, pc2, steps2 = unit.enter(pc, steps, limit, budget)
                 if cold >= 0:
-                    self._cold[pid] = max(0, cold - (steps2 - steps))
+                    unit.cold = max(0, cold - (steps2 - steps))
                 pc, steps = pc2, steps2
                 if status == codegen.EXIT:
                     err_pc = pc
