@@ -37,7 +37,7 @@ def load_programs(path: str, section: str | None, function: str | None,
                   syntax: str) -> tuple[list, dict]:
     """The programs in FILE (ELF, assembly text or raw bytes) and, for an object, its function
     symbols by name (to map program pcs back to section offsets)."""
-    from cfg.errors import ElfError
+    from cfg.errors import AsmError, BpfcheckError, DecodeError, ElfError
     from cfg.program import Program
 
     data = Path(path).read_bytes()
@@ -52,15 +52,18 @@ def load_programs(path: str, section: str | None, function: str | None,
         return list(found), {f.name: f for f in obj.functions}
     if section or function:
         raise ElfError(f"{path}: --section/--function need an ELF object")
-    if path.endswith(TEXT_SUFFIXES):
-        from cfg.asm import assemble
+    try:
+        if path.endswith(TEXT_SUFFIXES):
+            from cfg.asm import assemble
 
-        try:
-            text = data.decode()
-        except UnicodeDecodeError:
-            raise ElfError(f"{path}: assembly text is not UTF-8") from None
-        return [Program(assemble(text, syntax), name=name, file=path)], {}
-    return [Program.from_bytes(data, name=name, file=path)], {}
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                raise ElfError(f"{path}: assembly text is not UTF-8") from None
+            return [Program(assemble(text, syntax), name=name, file=path)], {}
+        return [Program.from_bytes(data, name=name, file=path)], {}
+    except (AsmError, DecodeError) as exc:  # they say the line or instruction, not the file
+        raise BpfcheckError(f"{path}: {exc}") from None
 
 
 def _combine(graphs: list, programs: list):
