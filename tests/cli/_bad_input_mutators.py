@@ -362,6 +362,18 @@ MUTATORS: dict[str, Callable[[bytes, Layout, Callable], bytes]] = {
 }
 
 
+def damaged_section(draw, objects: list[Path], mutators, pick: Callable[[Layout], SectionInfo]
+                    ) -> tuple[Path, bytes]:
+    """(path, bytes of the section `pick` chooses) of a corpus object damaged by 1-3 of
+    `mutators` (for inputs that are one section: raw code, raw BTF)."""
+    path = draw(st.sampled_from(objects))
+    data, lay = path.read_bytes(), layout(path)
+    for _ in range(draw(st.integers(1, 3))):
+        data = draw(st.sampled_from(mutators))(data, lay, draw)
+    sec = pick(lay)
+    return path, data[sec.offset:sec.offset + sec.size]
+
+
 @st.composite
 def damaged_objects(draw, objects: list[Path] = SMALL_OBJECTS, max_mutations: int = 3):
     """(path of the original, names of the mutators applied, damaged bytes)."""
