@@ -16,9 +16,11 @@ accessed with `__builtin_memcpy` (no alignment or aliasing assumptions).
 Control runs past a function's last instruction as on the interpreter: the code is one flat
 sequence, so a function whose last instruction is not `exit` or `goto` continues in the next
 function's C function with the same registers and frame, and past the program's last
-instruction the run traps ("fell off the end of the program") through a pseudo-helper. Dead
-code at the end of a function is therefore compiled, not refused; the verifier, like the
-kernel, still refuses such programs (cfg.graph).
+instruction the run traps ("fell off the end of the program"). What the interpreter traps on
+only when it runs it (a jump outside the program, a write to r10) traps the same way, through
+the pseudo-helper TRAP_HELPER, so dead code is compiled, not refused; the verifier, like the
+kernel, still refuses such programs (cfg.graph). Refused (ProgramError): kfunc calls, lddw of
+kernel variables, and jumps that leave their function for another one or land inside an lddw.
 
 `AotMachine` runs the result exactly as the native JIT runs its code: it is a `NativeMachine`
 (shared stack region, error flag cell, helper callbacks, tail calls, packets below 4 GiB for
@@ -51,9 +53,14 @@ from runtime.vm import Result
 ENTRY = "bpf_prog"
 CFLAGS = ("-O2", "-shared", "-fPIC", "-std=gnu11", "-w")
 SUB_FRAME = 512
-# The pseudo-helper that reports control running past the program's last instruction (no
-# real helper has this number on either platform).
-FELL_OFF_HELPER = 0xFA110FF
+# The pseudo-helper through which compiled code traps where the interpreter traps at run time
+# (no real helper has this number on either platform): r1 = pc, r2 = the trap's number in
+# TRAPS, r3 and r4 fill in its text.
+TRAP_HELPER = 0xFA110FF
+TRAPS = ("fell off the end of the program",              # runtime/vm.py's words, so the
+         "jump to {0} outside the program [0, {1})",     # engines' errors compare equal
+         "r10 is read-only")
+FELL_OFF, JUMP_OUTSIDE, R10_WRITE = range(len(TRAPS))
 
 _PRELUDE = r"""#include <stdint.h>
 
@@ -219,8 +226,11 @@ class _Translator:
         for pc, insn in items:
             spec = isa.check(insn, pc)
             if spec.kind in ("ja", "jcond", "may_goto"):
-                targets.add(self.target(pc, pc + 1 + insn.jump_offset))
-                leaders.update((pc + 1 + insn.jump_offset, pc + insn.slots))
+                dest = pc + 1 + insn.jump_offset
+                if self.inside_program(dest):
+                    targets.add(self.target(pc, dest))
+                    leaders.add(dest)
+                leaders.add(pc + insn.slots)
             elif spec.kind in ("exit", "call", "callx"):
                 leaders.add(pc + insn.slots)
         self.lines.append(f"/* function {f.name}: pcs [{f.start}, {f.end}) */")
@@ -238,10 +248,22 @@ class _Translator:
                     pass
             self.insn(pc, insn)
         last_pc, last = items[-1]
-        if isa.check(last, last_pc).kind not in ("exit", "ja"):
+        if f.end in targets:
+            self.lines.append(f"L_{f.end}:;")
+        if f.end in targets or isa.check(last, last_pc).kind not in ("exit", "ja"):
             self.past_the_end(f)
         self.lines.append("}")
         self.lines.append("")
+
+    def trap(self, pc: int, number: int, *values: int) -> None:
+        """Fail the run here with the interpreter's TRAPS[number] (the values fill its text)."""
+        slot = self.helper_slot(TRAP_HELPER)
+        args = ", ".join(str(v) for v in (pc, number, *values, 0, 0, 0)[:5])
+        self.emit(f"env->helpers[{slot}]({args});  /* traps: {TRAPS[number].format(*values)} */")
+        self.emit("return r0;")
+
+    def inside_program(self, dest: int) -> bool:
+        return 0 <= dest < self.p.end_pc
 
     def past_the_end(self, f) -> None:
         """Control that runs past `f`'s last instruction, as on the interpreter: into the next
@@ -251,13 +273,12 @@ class _Translator:
             self.emit("/* past the end: on into the next function, same frame */")
             self.emit(f"return {following}({', '.join(f'r{i}' for i in range(11))}, env);")
             return
-        slot = self.helper_slot(FELL_OFF_HELPER)
-        self.emit(f"env->helpers[{slot}]({f.end}, 0, 0, 0, 0);  "
-                  "/* traps: fell off the end of the program */")
-        self.emit("return r0;")
+        self.trap(f.end, FELL_OFF)
 
     def target(self, pc: int, dest: int) -> int:
-        if not self.start <= dest < self.end or self.p.index_of(dest) is None:
+        # the function's end is a target too: a jump there runs past the end (past_the_end)
+        if dest != self.end and (not self.start <= dest < self.end
+                                 or self.p.index_of(dest) is None):
             raise ProgramError(f"jump to {dest}, which is no instruction of this function", pc)
         return dest
 
@@ -266,7 +287,13 @@ class _Translator:
         spec = isa.check(insn, pc)
         if insn.dst == 10 and spec.kind in ("alu", "mov", "neg", "movsx", "end", "bswap", "ldx",
                                              "ldxsx", "lddw"):
-            raise ProgramError("r10 is read-only", pc)
+            self.trap(pc, R10_WRITE)
+            return
+        if spec.kind in ("ja", "jcond", "may_goto"):
+            dest = pc + 1 + insn.jump_offset
+            if not self.inside_program(dest):   # the interpreter traps, taken or not
+                self.trap(pc, JUMP_OUTSIDE, dest, self.p.end_pc)
+                return
         getattr(self, f"k_{spec.kind}")(pc, insn, spec)
 
     def _operand(self, insn: isa.Insn, spec: isa.Spec) -> str:
@@ -561,9 +588,13 @@ def compile_program(program: Program, links, directory: pathlib.Path | None = No
     return AotProgram(translate(program, links.tail_call_helper), links, directory)
 
 
-def _fell_off(machine, pc, *_args) -> int:
-    """FELL_OFF_HELPER: the interpreter's trap for running past the last instruction."""
-    raise VmError("fell off the end of the program", pc)
+def _trap(machine, pc, number, a, b, _unused) -> int:
+    """TRAP_HELPER: raise the interpreter's error TRAPS[number] at `pc`."""
+    raise VmError(TRAPS[number].format(_signed(a), _signed(b)), pc)
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >> 63 else value
 
 
 class AotMachine(NativeMachine):
@@ -575,8 +606,8 @@ class AotMachine(NativeMachine):
         return available()
 
     def _helper_address(self, helper_id: int) -> int:
-        if helper_id == FELL_OFF_HELPER and helper_id not in self.helpers:
-            self.helpers = {**self.helpers, FELL_OFF_HELPER: _fell_off}
+        if helper_id == TRAP_HELPER and helper_id not in self.helpers:
+            self.helpers = {**self.helpers, TRAP_HELPER: _trap}
         return super()._helper_address(helper_id)
 
     def _native_for(self, program: Program) -> AotProgram:

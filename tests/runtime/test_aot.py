@@ -236,8 +236,11 @@ def test_no_c_compiler_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_untranslatable_programs_are_program_errors():
-    with pytest.raises(ProgramError, match="r10"):
-        aot.translate(Program(assemble("r10 = 1\nr0 = 0\nexit")))
+    with pytest.raises(ProgramError, match="kfunc"):
+        aot.translate(Program(assemble("call runtime 42\nexit", syntax="ubpf")))
+    with pytest.raises(ProgramError, match="no instruction of this function"):
+        aot.translate(Program(assemble("mov %r1, 1\ncall local f\nja +1\nf:\nmov %r0, 1\nexit",
+                                       syntax="ubpf")))
 
 
 def test_tail_call_number_is_a_parameter():

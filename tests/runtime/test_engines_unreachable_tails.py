@@ -1,9 +1,11 @@
-"""Code past a function's last `exit` on every engine: what the interpreter does is the rule.
+"""Code past a function's last `exit`, and what the interpreter traps on only when it runs it,
+on every engine: what the interpreter does is the rule.
 
 The instructions are one flat sequence. Dead code after a function's `exit` is never run, so
 it changes nothing; control that does run past a function's last instruction goes on into the
-next function in the same frame, and past the program's last instruction the run traps. The
-verifier (like the kernel) refuses both shapes statically; the engines must still agree.
+next function in the same frame, and past the program's last instruction the run traps. A
+jump outside the program traps when it runs (taken or not), a write to r10 too. The verifier
+(like the kernel) refuses all of these statically; the engines must still agree.
 """
 from __future__ import annotations
 
@@ -24,8 +26,9 @@ from runtime.jit import native
 ALL = [name for name, ok in (("interp", True), ("pyjit", True), ("jit", native.available()[0]),
                              ("aot", aot.available()[0])) if ok]
 # The native JIT compiles verified programs only, and the verifier refuses programs whose
-# control can run past a function's end: for those the JIT's answer is not the rule's
-# (it runs into the next function's prologue, or returns without the trap).
+# control can run past a function's end: for those the JIT's answer is not the rule's (it runs
+# into the next function's prologue, returns without the trap, refuses to compile a jump
+# outside the program, ignores a write to r10).
 RUNS_PAST_THE_END = [name for name in ALL if name != "jit"]
 
 
@@ -85,6 +88,36 @@ def test_running_past_the_program_end_traps(engine):
 def test_native_jit_traps_past_the_program_end():
     program = _program("mov %r0, 3\nja +0\nmov %r0, 4")
     assert _outcome(program, "jit") == (None, "pc 3: fell off the end of the program")
+
+
+RUN_TIME_TRAPS = {
+    "a jump to the program's end": ("mov %r0, 2\njeq %r0, 2, +1\nexit",
+                                    "pc 1: jump to 3 outside the program [0, 3)"),
+    "a jump before the program, not taken": ("mov %r0, 2\njeq %r0, 3, -3\nexit",
+                                             "pc 1: jump to -1 outside the program [0, 3)"),
+    "a write to r10": ("mov %r0, 2\nmov %r10, 1\nexit", "pc 1: r10 is read-only"),
+    "an lddw into r10": ("mov %r0, 2\nlddw %r10, 5\nexit", "pc 1: r10 is read-only"),
+}
+
+
+@pytest.mark.parametrize("engine", RUNS_PAST_THE_END)
+@pytest.mark.parametrize("name", RUN_TIME_TRAPS)
+def test_what_the_interpreter_traps_on_when_run_traps_alike(name, engine):
+    text, error = RUN_TIME_TRAPS[name]
+    assert _outcome(_program(text), engine) == (None, error)
+
+
+@pytest.mark.parametrize("engine", RUNS_PAST_THE_END)
+def test_a_jump_to_the_end_of_a_function_runs_on_into_the_next(engine):
+    program = _program("mov %r1, 5\ncall local f\nadd %r0, 1\njeq %r0, 6, +0\n"
+                       "f:\nadd %r0, %r1\nexit")
+    assert _outcome(program, engine) == (11, None)
+
+
+@pytest.mark.parametrize("engine", ALL)
+def test_dead_traps_change_nothing(engine):
+    program = _program("mov %r0, 7\nexit\nmov %r10, 1\nexit")
+    assert _outcome(program, engine) == (7, None)
 
 
 def test_aot_translation_says_where_control_goes_past_the_end():
