@@ -278,12 +278,11 @@ class Codegen:
             if not _in_frame(insn, spec):
                 site = self.sites
                 self.sites += 1
-                self.emit(d, f"a = {addr}; i = C[{site}]")
-                self.emit(d, f"if not (LO[i] <= a and a < HI[i] and HI[i] - a >= {self.u(size)}):")
-                self.emit(d + 1, f"i = find(LO, HI, FL, a, {self.u(size)}, {1 if load else 2})")
-                self.emit(d + 1, "if i == 0:")
-                self.to_python(d + 2, pc, idx)
-                self.emit(d + 1, f"C[{site}] = i")
+                size_c = self.u(size)
+                self.emit(d, f"a = {addr}")
+                self.emit(d, f"if not hit(LO, HI, C, {site}, a, {size_c}) and not "
+                             f"refill(LO, HI, FL, C, {site}, a, {size_c}, {1 if load else 2}):")
+                self.to_python(d + 1, pc, idx)
                 addr = "a"
             if not load:
                 self.emit(d, f"st{size}({addr}, {value})")

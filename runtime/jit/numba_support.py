@@ -134,6 +134,36 @@ if njit is not None:
             return i
         return 0
 
+    @intrinsic
+    def hit(typingctx, LO, HI, C, site, a, size):
+        """Whether [a, a + size) lies in the region cached for this access site (C[site]
+        indexes LO/HI). Emitted inline as a few LLVM instructions: one call node per access
+        in numba's IR keeps the compile time of a generated function down."""
+        def codegen(context, builder, signature, args):
+            lo_t, hi_t, c_t = signature.args[:3]
+            lo_a = context.make_array(lo_t)(context, builder, args[0])
+            hi_a = context.make_array(hi_t)(context, builder, args[1])
+            c_a = context.make_array(c_t)(context, builder, args[2])
+            i = builder.load(builder.gep(c_a.data, [args[3]]))
+            lo = builder.load(builder.gep(lo_a.data, [i]))
+            hi = builder.load(builder.gep(hi_a.data, [i]))
+            inside = builder.and_(builder.icmp_unsigned("<=", lo, args[4]),
+                                  builder.icmp_unsigned("<", args[4], hi))
+            return builder.and_(inside, builder.icmp_unsigned(">=", builder.sub(hi, args[4]),
+                                                              args[5]))
+        return types.boolean(LO, HI, C, types.int64, types.uint64, types.uint64), codegen
+
+    @njit(cache=True)
+    def refill(LO, HI, FL, C, site, a, size, need):
+        """After a miss of `hit`: find the region holding [a, a + size) with flag bit `need`
+        and cache it for the site; False when there is none (the driver then runs the access
+        on the interpreter, which raises the exact fault)."""
+        i = find(LO, HI, FL, a, size, need)
+        if i == 0:
+            return False
+        C[site] = i
+        return True
+
     SIGNATURE = types.int64(types.uint64[::1], types.uint64[:, ::1], types.int64[::1],
                             types.uint64[::1], types.uint64[::1], types.uint8[::1],
                             types.int64[::1], types.uint64[::1])
@@ -142,7 +172,7 @@ if njit is not None:
 PRELUDE = ("import numpy as np\n"
            "from runtime.jit.numba_support import (u64, i64, i32, i16, i8, K0, K1, K31, K63,\n"
            "    M8, M16, M32, M64, ld1, ld2, ld4, ld8, st1, st2, st4, st8, udiv, umod,\n"
-           "    sdiv64, smod64, sdiv32, smod32, bswap16, bswap32, bswap64, find)\n")
+           "    sdiv64, smod64, sdiv32, smod32, bswap16, bswap32, bswap64, hit, refill)\n")
 
 
 def cache_dir() -> pathlib.Path | None:

@@ -10,9 +10,10 @@ have one implementation, and results are the interpreter's.
 
 Dialects (`dialect=` or the environment variable `BPFCHECK_PYJIT`): "cpython", "numba", or
 "auto" (the default): start in CPython and compile a program with numba once it has run
-`TIER_UP_STEPS` steps on this machine (at a loop head), unless it has more than
-`NUMBA_MAX_INSNS` instructions (numba's compile time grows with the function) or numba is
-missing.
+`TIER_UP_STEPS` steps on this machine (at a loop head), unless numba is missing or the
+program is too big for it (`numba_fits`: numba's compile time and memory grow much faster than
+the function: ~1 s at 20 blocks, ~5 s at 47, ~45 s and 0.5 GB at 76, over 1 GB at 150 and
+over 5 GB at 400, measured on a busy 2-core machine).
 """
 from __future__ import annotations
 
@@ -32,7 +33,15 @@ from runtime.vm import MAX_FRAMES, Machine, Result, _Abort, _Exit, _Switch
 
 DIALECTS = ("auto", "cpython", "numba")
 TIER_UP_STEPS = 20_000
-NUMBA_MAX_INSNS = 4_000
+NUMBA_MAX_BLOCKS = 64  # every corpus program but one fits (the largest has 47 blocks)
+NUMBA_MAX_INSNS = 400  # the one: a 12,010-instruction block compiled for over 15 minutes
+
+
+def numba_fits(program: Program) -> bool:
+    """Whether the auto dialect may compile `program` with numba: few enough instructions and
+    blocks in the numba dialect (where each checked memory access also ends a block)."""
+    return (program.end_pc <= NUMBA_MAX_INSNS
+            and len(codegen.leaders(program, True)) <= NUMBA_MAX_BLOCKS)
 
 
 class _CPythonUnit:
@@ -140,8 +149,7 @@ class PyJitMachine(Machine):
             else:
                 unit = self._units[pid] = _CPythonUnit(self, program, pid, -1)
                 # tier-up happens at a loop head: loop-free programs stay (and run cheaply)
-                if (self.dialect == "auto" and program.end_pc <= NUMBA_MAX_INSNS
-                        and unit.loops):
+                if self.dialect == "auto" and unit.loops and numba_fits(program):
                     unit.cold = TIER_UP_STEPS
         return self._units[pid]
 

@@ -211,7 +211,19 @@ def test_auto_dialect_keeps_cold_programs_in_cpython():
     assert not machine._numba_units
 
 
-# the CPython dialect checks the budget at loop heads only: exact once a loop is reached
+def test_auto_dialect_keeps_programs_too_big_for_numba_in_cpython():
+    # a hot loop in a program of more blocks (checked loads) than numba compiles quickly
+    load = _ins(isa.CLS_LDX | isa.MODE_MEM | isa.SIZE_B, 2, 6, 0)
+    loads = [load] * (pyjit.NUMBA_MAX_BLOCKS + 1)
+    program = Program([_ins(isa.CLS_ALU64 | isa.SRC_X | isa.ALU_MOV, 6, 1), *COUNT_LOOP[:2],
+                       *loads, *COUNT_LOOP[2:]])
+    assert not pyjit.numba_fits(program) and pyjit.numba_fits(Program(COUNT_LOOP))
+    machine = PyJitMachine(program, dialect="auto")
+    result = machine.run(vm.make_context(mem=b"\x01"))
+    assert result.r0 == sum(range(1, 50_001)) and not machine._numba_units
+
+
+# every budget, before and inside the loop (tests/runtime/test_pyjit_budget.py: other shapes)
 @pytest.mark.parametrize("dialect,budget", [
     *(("cpython", b) for b in (3, 4, 5, 6, 7, 100, 1001)),
     *(pytest.param("numba", b, marks=needs_numba) for b in (1, 2, 3, 4, 5, 6, 7, 100, 1001))])
