@@ -51,7 +51,11 @@ DAMAGED_OBJECTS = {
     "relocation": (overwrite(LEGACY, section(LEGACY, ".relxdp").offset, "<Q", 1 << 40),
                    OBJECT_COMMANDS),
     "jump_out_of_range": (overwrite(XDP, layout(XDP).jump_slots[0] + 2, "<h", 0x7FFF),
-                          (["cfg"], ["verify", "--no-cache"], ["run"])),
+                          (["cfg"], ["verify", "--no-cache"], ["run"], ["bench", "cfg"],
+                           ["crosscheck", "--no-z3", "--samples", "2"])),
+    # the array map (the first bpf_map_def) with 2^32-1 entries
+    "huge_array": (overwrite(LEGACY, section(LEGACY, "maps").offset + 12, "<I", 0xFFFFFFFF),
+                   (["run", "--engine", "interp"], ["crosscheck", "--no-z3", "--samples", "2"])),
 }
 
 

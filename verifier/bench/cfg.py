@@ -76,11 +76,13 @@ def measure(program, repeat: int = 3) -> dict:
 
 def run_bench(args) -> int:
     from cfg.elf import load_object
+    from verifier.cli import about
 
     rows = []
     for path in args.files or sorted(glob.glob("corpus/build/*.o")):
         for prog in load_object(path).programs:
-            rows.append(measure(prog, args.repeat))
+            with about(prog):
+                rows.append(measure(prog, args.repeat))
     rows.sort(key=lambda r: -r["insns"])
     rows = rows[:args.top]
     if args.synthetic:

@@ -64,11 +64,14 @@ def _targets(paths: list[str], section: str | None) -> list:
 def run(args: argparse.Namespace) -> int:
     from cfg.errors import BpfcheckError
     from verifier.campaign import check_all
+    from verifier.cli import about
     if not args.paths and not args.random:
         raise BpfcheckError("crosscheck: give object files, a corpus directory or --random N")
-    rows = [check_all(p, samples=args.samples, lengths=args.lengths, kernel=args.kernel,
-                      z3_checks=not args.no_z3, seed=args.seed)
-            for p in _targets(args.paths, args.section)]
+    rows = []
+    for program in _targets(args.paths, args.section):
+        with about(program):
+            rows.append(check_all(program, samples=args.samples, lengths=args.lengths,
+                                  kernel=args.kernel, z3_checks=not args.no_z3, seed=args.seed))
     if args.random:
         from verifier.campaign import random_rows
         rows += random_rows(args.random, samples=max(1, args.samples // 5), kernel=args.kernel,
