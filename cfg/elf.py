@@ -32,7 +32,7 @@ from cfg.elf_reader import (R_BPF_NONE, STB_GLOBAL, STB_WEAK, STT_FUNC,
                             STT_NOTYPE, STT_OBJECT, Reloc, Section, Symbol, read_elf)
 from cfg.errors import BpfcheckError, ElfError
 from cfg.isa import (CALL_KFUNC, CALL_LOCAL, CLS_JMP, JMP_CALL, LDDW_CODE, LDDW_MAP_IDX,
-                     LDDW_MAP_IDX_VALUE, LDDW_VARIABLE, OPCODE_LDDW, decode)
+                     LDDW_MAP_IDX_VALUE, LDDW_VARIABLE, MAX_SLOTS, OPCODE_LDDW, decode)
 from cfg.program import Function, LineInfo, MapDef, Program
 from cfg.sections import program_type_for_section
 
@@ -334,6 +334,9 @@ class _Loader:
 
         def place(func: _Func) -> None:
             nonlocal end_pc
+            if end_pc + func.end - func.start > MAX_SLOTS:
+                raise ElfError(f"program {entry.name!r} in section {entry.section.name!r}: "
+                               f"more than {MAX_SLOTS} instruction slots (the kernel's limit)")
             placed[(func.section.index, func.start)] = end_pc
             order.append(func)
             bodies.append(self._slots(func.section, func))

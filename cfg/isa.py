@@ -343,12 +343,20 @@ def _reserved_fields(insn: Insn, spec: Spec) -> str:
 _SLOT = struct.Struct("<BBhi")
 
 
+# No kernel loads a program of more slots (BPF_COMPLEXITY_LIMIT_INSNS); the bound also keeps a
+# huge input from costing minutes and gigabytes (decoding takes ~3 s per million slots).
+MAX_SLOTS = 1_000_000
+
+
 def decode(data: bytes) -> list[Insn]:
     """Decode a little-endian instruction stream; raises DecodeError with the slot index."""
     data = bytes(data)
     if len(data) % INSN_SIZE:
         raise DecodeError(f"length {len(data)} is not a multiple of {INSN_SIZE}")
     count = len(data) // INSN_SIZE
+    if count > MAX_SLOTS:
+        raise DecodeError(f"{count} instruction slots: more than the kernel's limit of "
+                          f"{MAX_SLOTS}")
     out: list[Insn] = []
     i = 0
     while i < count:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cfg.elf import load_object
 from cfg.errors import ElfError
+from cfg.isa import MAX_SLOTS
 from cfg.program import MapDef
 from runtime import vm
 from runtime.maps import MAX_ARRAY_BYTES, MapError, make_map
@@ -153,7 +154,7 @@ def test_cli_run_on_a_huge_array_map(tmp_path, capsys):
 
 @given(st.integers(1, 300_000), st.sampled_from([1, 4, 8, 12]),
        st.dictionaries(st.integers(0, 299_999), st.binary(min_size=1, max_size=12), max_size=6))
-@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@settings(max_examples=15, deadline=None, derandomize=True, database=None)
 def test_array_dump_finds_every_nonzero_element(entries, value_size, writes):
     """The dump skips zero runs; it must still list exactly the non-zero elements."""
     array = make_map(MapDef("a", 2, 4, value_size, entries), Memory())
@@ -227,3 +228,40 @@ def test_bad_maps_json_names_the_file(tmp_path, capsys, maps_json, message):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and re.match(rf"bpfcheck: error: {re.escape(str(maps))}: {message}",
                                       err[0]), err
+
+
+# --- huge programs: refused before decoding ---------------------------------------------------
+
+EXIT = struct.pack("<BBhi", 0x95, 0, 0, 0)
+
+
+def test_raw_program_over_the_kernel_limit(tmp_path, capsys):
+    blob = tmp_path / "huge.bin"
+    blob.write_bytes(EXIT * (MAX_SLOTS + 1))
+    assert main(["disasm", str(blob)]) == 2
+    assert capsys.readouterr().err == (f"bpfcheck: error: {blob}: {MAX_SLOTS + 1} instruction "
+                                       f"slots: more than the kernel's limit of {MAX_SLOTS}\n")
+
+
+def function_symbol(path, section_name: str) -> int:
+    """File offset of the first STT_FUNC symbol of a section (Elf64_Sym, 24 bytes)."""
+    data, symtab = path.read_bytes(), section(path, ".symtab")
+    index = section(path, section_name).index
+    for at in range(symtab.offset, symtab.offset + symtab.size, 24):
+        info, shndx = data[at + 4], struct.unpack_from("<H", data, at + 6)[0]
+        if shndx == index and info & 0xF == 2:
+            return at
+    raise KeyError(section_name)
+
+
+def test_object_program_over_the_kernel_limit():
+    """The xdp section moved to a blob of MAX_SLOTS + 1 exits appended to the file, its
+    function's size 0 (runs to the section end): refused before its slots are unpacked."""
+    data = XDP.read_bytes()
+    code = EXIT * (MAX_SLOTS + 1)
+    damaged_xdp = damaged(XDP, (header_field(XDP, "xdp", "sh_offset")[0], "<Q", len(data)),
+                          (header_field(XDP, "xdp", "sh_size")[0], "<Q", len(code)),
+                          (function_symbol(XDP, "xdp") + 16, "<Q", 0))
+    with pytest.raises(ElfError, match=rf"^bad\.o: program 'xdp_eth_drop' in section 'xdp': "
+                                       rf"more than {MAX_SLOTS} instruction slots"):
+        load(damaged_xdp + code)
