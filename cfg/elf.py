@@ -39,6 +39,7 @@ from cfg.sections import program_type_for_section
 OPCODE_CALL = CLS_JMP | JMP_CALL
 TEXT = ".text"
 MAX_OBJECT_SIZE = 1 << 30
+MAX_BTF_SIZE = 16 << 20  # the kernel's BTF_MAX_SIZE for program BTF (BPF_BTF_LOAD)
 _SLOT = struct.Struct("<BBhi")
 
 
@@ -201,6 +202,9 @@ class _Loader:
         sec = self.raw.section(".BTF")
         if sec is None:
             return None
+        if len(sec.data) > MAX_BTF_SIZE:
+            raise ElfError(f"BTF of {len(sec.data)} bytes: more than the kernel's limit of "
+                           f"{MAX_BTF_SIZE}")
         btf = parse_btf(sec.data)
         sections = self.raw.sections
         sizes = {s.name: s.size for s in sections}

@@ -26,6 +26,9 @@ MAX_NOBITS = 1 << 25  # a .bss larger than this could never be a map value (the 
 #                      array values at KMALLOC_MAX_SIZE, a few MiB)
 
 MAX_SECTION_SIZE = 1 << 30  # as cfg.elf.MAX_OBJECT_SIZE: a decompressed section is no larger
+# Symbols or relocations of one table: eBPF objects have thousands (vmlinux, read for its BTF,
+# about 200k); a bound keeps a huge table from costing gigabytes of Python objects.
+MAX_RECORDS = 1 << 20
 
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _SHDR = struct.Struct("<IIQQQQIIQQ")
@@ -255,6 +258,9 @@ def _read_symbols(symtab: Section, sections: list[Section]) -> list[Symbol]:
     strtab = sections[symtab.link].data
     if len(symtab.data) % _SYM.size:
         raise ElfError(f"symbol table size {len(symtab.data)} is not a multiple of {_SYM.size}")
+    if len(symtab.data) // _SYM.size > MAX_RECORDS:
+        raise ElfError(f"symbol table of {len(symtab.data) // _SYM.size} entries: more than "
+                       f"{MAX_RECORDS}")
     out = []
     for i in range(len(symtab.data) // _SYM.size):
         name_off, info, _other, shndx, value, size = _SYM.unpack_from(symtab.data, i * _SYM.size)
@@ -282,6 +288,9 @@ def _read_relocs(sec: Section, nsyms: int) -> list[Reloc]:
     if len(sec.data) % rec.size:
         raise ElfError(f"relocation section {sec.name!r}: size {len(sec.data)} is not a "
                        f"multiple of {rec.size}")
+    if len(sec.data) // rec.size > MAX_RECORDS:
+        raise ElfError(f"relocation section {sec.name!r} of {len(sec.data) // rec.size} "
+                       f"entries: more than {MAX_RECORDS}")
     out = []
     for i in range(len(sec.data) // rec.size):
         fields = rec.unpack_from(sec.data, i * rec.size)

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cfg.elf import load_object
+from cfg.elf import MAX_BTF_SIZE, load_object
+from cfg.elf_reader import MAX_RECORDS
 from cfg.errors import ElfError
 from cfg.isa import MAX_SLOTS
 from cfg.program import MapDef
@@ -257,11 +258,28 @@ def function_symbol(path, section_name: str) -> int:
 def test_object_program_over_the_kernel_limit():
     """The xdp section moved to a blob of MAX_SLOTS + 1 exits appended to the file, its
     function's size 0 (runs to the section end): refused before its slots are unpacked."""
-    data = XDP.read_bytes()
-    code = EXIT * (MAX_SLOTS + 1)
-    damaged_xdp = damaged(XDP, (header_field(XDP, "xdp", "sh_offset")[0], "<Q", len(data)),
-                          (header_field(XDP, "xdp", "sh_size")[0], "<Q", len(code)),
-                          (function_symbol(XDP, "xdp") + 16, "<Q", 0))
+    data = bytearray(moved_section(XDP, "xdp", EXIT * (MAX_SLOTS + 1)))
+    struct.pack_into("<Q", data, function_symbol(XDP, "xdp") + 16, 0)
     with pytest.raises(ElfError, match=rf"^bad\.o: program 'xdp_eth_drop' in section 'xdp': "
                                        rf"more than {MAX_SLOTS} instruction slots"):
-        load(damaged_xdp + code)
+        load(bytes(data))
+
+
+def moved_section(path, name: str, contents: bytes) -> bytes:
+    """The object with section `name`'s contents replaced by `contents`, appended to the file."""
+    data = path.read_bytes()
+    return damaged(path, (header_field(path, name, "sh_offset")[0], "<Q", len(data)),
+                   (header_field(path, name, "sh_size")[0], "<Q", len(contents))) + contents
+
+
+@pytest.mark.parametrize("name, contents, message", [
+    (".symtab", bytes(24 * (MAX_RECORDS + 1)),
+     rf"symbol table of {MAX_RECORDS + 1} entries: more than {MAX_RECORDS}$"),
+    (".relxdp", bytes(16 * (MAX_RECORDS + 1)),
+     rf"relocation section '\.relxdp' of {MAX_RECORDS + 1} entries: more than {MAX_RECORDS}$"),
+    (".BTF", bytes(MAX_BTF_SIZE + 1),
+     rf"BTF of {MAX_BTF_SIZE + 1} bytes: more than the kernel's limit of {MAX_BTF_SIZE}$"),
+])
+def test_huge_tables_are_refused_before_parsing(name, contents, message):
+    with pytest.raises(ElfError, match=r"^bad\.o: " + message):
+        load(moved_section(LEGACY, name, contents))
