@@ -12,8 +12,7 @@ Dialects (`dialect=` or the environment variable `BPFCHECK_PYJIT`): "cpython", "
 "auto" (the default): start in CPython and compile a program with numba once it has run
 `TIER_UP_STEPS` steps on this machine (at a loop head), unless numba is missing or the
 program is too big for it (`numba_fits`: numba's compile time and memory grow much faster than
-the function: ~1 s at 20 blocks, ~5 s at 47, ~45 s and 0.5 GB at 76, over 1 GB at 150 and
-over 5 GB at 400, measured on a busy 2-core machine).
+the function; docs/runtime.md has the figures).
 """
 from __future__ import annotations
 
@@ -33,6 +32,11 @@ from runtime.vm import MAX_FRAMES, Machine, Result, _Abort, _Exit, _Switch
 
 DIALECTS = ("auto", "cpython", "numba")
 TIER_UP_STEPS = 20_000
+# auto: a numba unit that comes back to the driver (helpers, atomics, ...) more often than once
+# per this many steps, over its first TIER_DOWN_ENTRIES entries, runs slower than CPython
+# (whose helpers are inline calls) and goes back to it
+MIN_STEPS_PER_ENTRY = 64
+TIER_DOWN_ENTRIES = 256
 NUMBA_MAX_BLOCKS = 64  # every corpus program but one fits (the largest has 47 blocks)
 NUMBA_MAX_INSNS = 400  # the one: a 12,010-instruction block compiled for over 15 minutes
 
@@ -69,6 +73,7 @@ class _NumbaUnit:
     cold = -1
 
     def __init__(self, machine: PyJitMachine, program: Program, pid: int) -> None:
+        self.entries = self.ran = 0
         from runtime.jit import numba_support
         gen = codegen.Codegen(machine, program, "numba", pid)
         self.source = gen.source()
@@ -94,7 +99,14 @@ class _NumbaUnit:
             ops = m._ops_by_pid
             frames[:] = [(*row[:6], ops[row[6]]) for row in F[:nf].tolist()]
         m.deepest = int(S[4])
+        self.entries += 1
+        self.ran += int(S[1]) - steps
         return status, int(S[0]), int(S[1])
+
+    def chatty(self) -> bool:
+        """Whether it has returned to the driver too often to be worth its entry cost."""
+        return (self.entries >= TIER_DOWN_ENTRIES
+                and self.ran < self.entries * MIN_STEPS_PER_ENTRY)
 
 
 def _dialect_from_env() -> str:
@@ -127,6 +139,7 @@ class PyJitMachine(Machine):
         self._pid_of_ops: dict[int, int] = {}
         self._ops_by_pid: list[list] = []
         self._units: dict[int, object] = {}      # pid -> the unit running it now
+        self._cpython_units: dict[int, _CPythonUnit] = {}  # pid -> before its tier-up
         self._numba_units: list[_NumbaUnit] = []
         self._stamp = None
         self.jit_steps = self.jit_pc = 0
@@ -170,10 +183,16 @@ class PyJitMachine(Machine):
         self._units[pid].cold = -1
         if not numba_support.available()[0]:
             return self._units[pid]
+        self._cpython_units[pid] = self._units[pid]
         try:
             self._units[pid] = self._numba_unit(self._units[pid].program, pid)
         except Exception:  # noqa: BLE001 - a numba limitation must not stop the run
             pass
+        return self._units[pid]
+
+    def _tier_down(self, pid: int):
+        """Back to the CPython unit of program `pid` for good (auto dialect, chatty numba)."""
+        self._units[pid] = self._cpython_units[pid]
         return self._units[pid]
 
     def _unit_for_ops(self, ops: list):
@@ -251,6 +270,8 @@ class PyJitMachine(Machine):
                 if status == codegen.LIMIT and limit < budget:
                     unit = self._tier_up(pid)
                     continue
+                if unit.numba and pid in self._cpython_units and unit.chatty():
+                    unit = self._tier_down(pid)
                 in_jit = False
                 # one instruction on the interpreter (PY, or the last steps of the budget)
                 if steps >= budget:

@@ -211,6 +211,20 @@ def test_auto_dialect_keeps_cold_programs_in_cpython():
     assert not machine._numba_units
 
 
+@needs_numba
+def test_auto_dialect_goes_back_to_cpython_for_a_loop_around_a_helper():
+    # numba hands every helper call to the driver: here once per 4 steps, slower than CPython
+    from cfg.asm import assemble
+    text = ("mov %r6, 30000\nmov %r7, 0\nloop:\ncall 7\nadd %r7, %r0\nsub %r6, 1\n"
+            "jne %r6, 0, loop\nmov %r0, %r7\nexit")
+    program = Program(assemble(text, "ubpf"))
+    machine = PyJitMachine(program, dialect="auto")
+    got, expected = machine.run(), vm.run(program)
+    assert machine._numba_units, "the hot loop was compiled"
+    assert not machine._units[machine._pid(program)].numba, "and went back to CPython"
+    assert (got.r0, got.steps) == (expected.r0, expected.steps)
+
+
 def test_auto_dialect_keeps_programs_too_big_for_numba_in_cpython():
     # a hot loop in a program of more blocks (checked loads) than numba compiles quickly
     load = _ins(isa.CLS_LDX | isa.MODE_MEM | isa.SIZE_B, 2, 6, 0)
