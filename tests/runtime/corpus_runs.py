@@ -14,9 +14,11 @@ from runtime.packets import samples
 PACKETS = list(samples().values())
 
 
-def outcomes(make_machine: Callable, path: str, index: int) -> list[tuple]:
+def outcomes(make_machine: Callable, path: str, index: int, keep: list | None = None
+             ) -> list[tuple]:
     """(r0, error with host addresses masked, steps, packet, maps, trace output) per sample
-    packet; `make_machine(program, maps)` builds the engine."""
+    packet; `make_machine(program, maps)` builds the engine. The machine is appended to `keep`
+    if given (alive, its memory is not reused by the next machine's)."""
     obj = load_object(path)
     program = obj.programs[index]
     siblings = [p for p in obj.programs if p.type == program.type]
@@ -25,6 +27,8 @@ def outcomes(make_machine: Callable, path: str, index: int) -> list[tuple]:
         for slot in range(min(8, prog_array.max_entries)):
             prog_array.set_program(slot, siblings[slot % len(siblings)])
     machine = make_machine(program, maps)
+    if keep is not None:
+        keep.append(machine)
     out = []
     for packet in PACKETS:
         res = machine.run(vm.make_context(packet=packet, program_type=program.type))
