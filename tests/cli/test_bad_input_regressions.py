@@ -2,6 +2,7 @@
 corpus object damaged by our own code, and the one-line error it must give."""
 from __future__ import annotations
 
+import os
 import re
 import struct
 import zlib
@@ -19,6 +20,7 @@ from runtime import vm
 from runtime.maps import MAX_ARRAY_BYTES, MapError, make_map
 from runtime.memory import Memory
 from verifier.cli import main
+from verifier.lint.runner import RunOptions
 from verifier.yamltest import YamlTestError, run_file
 from _bad_input_mutators import CORPUS, SECTION_HEADER_FIELDS, layout
 
@@ -283,3 +285,27 @@ def moved_section(path, name: str, contents: bytes) -> bytes:
 def test_huge_tables_are_refused_before_parsing(name, contents, message):
     with pytest.raises(ElfError, match=r"^bad\.o: " + message):
         load(moved_section(LEGACY, name, contents))
+
+
+# --- verify's configuration and budgets --------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["tool = 5\n", "[tool]\nbpfcheck = 5\n"])
+def test_config_whose_tool_table_is_not_a_table(tmp_path, capsys, text):
+    config = tmp_path / "pyproject.toml"
+    config.write_text(text)
+    assert main(["verify", str(XDP), "--no-cache", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == \
+        f"bpfcheck: error: {config}: `tool.bpfcheck` must be a table\n"
+
+
+def test_absurd_jobs_are_bounded():
+    cores = len(os.sched_getaffinity(0))
+    assert RunOptions(jobs=100_000).workers() == 4 * cores
+    assert RunOptions(jobs=1).workers() == 1
+    assert RunOptions().workers() == cores
+
+
+def test_memory_budget_too_large_for_setrlimit_means_no_limit(capsys):
+    """It crashed every worker (OverflowError), and each program was reported over budget."""
+    assert main(["verify", str(XDP), "--no-cache", "--memory", str((1 << 63) - 1)]) == 0
+    assert "PASS" in capsys.readouterr().out

@@ -120,7 +120,8 @@ def find_config(start: str | os.PathLike | None = None) -> Path | None:
                 data = tomllib.loads(py.read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
                 continue
-            if "bpfcheck" in data.get("tool", {}):
+            tool = data.get("tool", {})
+            if isinstance(tool, dict) and "bpfcheck" in tool:
                 return py
     return None
 
@@ -141,7 +142,10 @@ def load_config(path: str | os.PathLike | None = None) -> LintConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if path.name == "pyproject.toml" or "tool" in data:
-        data = data.get("tool", {}).get("bpfcheck", {})
+        tool = data.get("tool", {})
+        data = tool.get("bpfcheck", {}) if isinstance(tool, dict) else None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: `tool.bpfcheck` must be a table")
     return parse_config(data, str(path))
 
 

@@ -51,7 +51,7 @@ def _limit_memory(mib: int) -> None:
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (ImportError, ValueError, OSError):
+    except (ImportError, ValueError, OSError, OverflowError):  # too large to set: no limit
         pass
 
 

@@ -54,12 +54,13 @@ class RunOptions:
                          "section", "function", "type", "types", "verbose")}
 
     def workers(self) -> int:
-        if self.jobs > 0:
-            return self.jobs
+        """--jobs, at most 4 per core (each worker is a process holding the verifier: an
+        absurd count must not fork thousands of them)."""
         try:
-            return max(1, len(os.sched_getaffinity(0)))
+            cores = max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # not Linux
-            return max(1, os.cpu_count() or 1)
+            cores = max(1, os.cpu_count() or 1)
+        return min(self.jobs, 4 * cores) if self.jobs > 0 else cores
 
 
 @dataclass(frozen=True)
