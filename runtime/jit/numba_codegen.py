@@ -148,6 +148,7 @@ class Codegen:
         self.env: dict[str, object] = {"OPS": self.ops, "_sdiv": _sdiv, "_smod": _smod}
         self.consts: dict[str, str] = {}                    # numba: module-level constants
         self.sites = 1                                      # numba: cache slot 0 is unused
+        self.values: list[int] = []                         # numba: the V array (addresses)
         self.lines: list[str] = []
         self.count = 0
 
@@ -241,7 +242,14 @@ class Codegen:
             except VmError:
                 self.to_python(d, pc, idx)
                 return True
-            self.emit(d, f"{dst} = {self.u(self.m.regs[insn.dst])}")
+            value = self.m.regs[insn.dst]
+            if self.numba and insn.src != isa.LDDW_IMM64:
+                # host addresses (maps, code) come in the V array: the source, and so numba's
+                # disk cache entry, stays the same for every machine running the program
+                self.values.append(value)
+                self.emit(d, f"{dst} = V[{len(self.values) - 1}]")
+            else:
+                self.emit(d, f"{dst} = {self.u(value)}")
         elif kind == "ja":
             target = pc + 1 + insn.jump_offset
             if not 0 <= target < self.p.end_pc:
@@ -437,7 +445,7 @@ class Codegen:
             assert self.count == len(body), "a block ends only where the next one starts"
             blocks.append((start, self.lines, self.count))
         if self.numba:
-            head = ["def program(R, F, S, LO, HI, FL, C, TOPS):",
+            head = ["def program(R, F, S, LO, HI, FL, C, TOPS, V):",
                     *(f"    r{i} = R[{i}]" for i in range(11)),
                     "    pc = S[0]; steps = S[1]; limit = S[2]; nf = S[3]; deepest = S[4]",
                     "    a = K0; i = 0; st = 0",

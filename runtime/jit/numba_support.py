@@ -166,7 +166,7 @@ if njit is not None:
 
     SIGNATURE = types.int64(types.uint64[::1], types.uint64[:, ::1], types.int64[::1],
                             types.uint64[::1], types.uint64[::1], types.uint8[::1],
-                            types.int64[::1], types.uint64[::1])
+                            types.int64[::1], types.uint64[::1], types.uint64[::1])
 
 # --- compiling a generated module -------------------------------------------------------------
 PRELUDE = ("import numpy as np\n"

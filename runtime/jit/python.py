@@ -79,6 +79,7 @@ class _NumbaUnit:
         self.source = gen.source()
         self.fn = numba_support.compile_module(self.source)
         self.cache = np.zeros(gen.sites, np.int64)
+        self.values = np.array(gen.values, np.uint64)
         self.program = program
         self.m = machine
 
@@ -92,7 +93,7 @@ class _NumbaUnit:
             F[i, 6] = m._pid_of_ops[id(f[6])]
         S[:] = (pc, steps, limit, len(frames), m.deepest)
         m.refresh_table()
-        status = self.fn(R, F, S, m._LO, m._HI, m._FL, self.cache, m._TOPS)
+        status = self.fn(R, F, S, m._LO, m._HI, m._FL, self.cache, m._TOPS, self.values)
         m.regs[:] = R.tolist()
         nf = int(S[3])
         if nf or frames:

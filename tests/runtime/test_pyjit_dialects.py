@@ -304,3 +304,17 @@ def test_every_data_file_matches_the_interpreter_in_cpython(path):
 def test_tier_up_threshold_is_low_enough_for_short_hot_runs():
     # a hot program that runs ~13,000 steps a call must reach numba by its second call
     assert pyjit.TIER_UP_STEPS <= 2 * 13_000
+
+
+@needs_numba
+def test_numba_source_names_no_host_address():
+    # map addresses differ between machines; in the source they would defeat the disk cache
+    from cfg.asm import assemble
+    from cfg.program import MAP_TYPE_IDS, MapDef
+    counter = MapDef("count", MAP_TYPE_IDS["array"], 4, 8, 1)
+    program = Program(assemble("lddw %r1, map_value(0)+0\nldxdw %r0, [%r1+0]\nadd %r0, 1\n"
+                               "stxdw [%r1+0], %r0\nexit", "ubpf"), maps=[counter])
+    first, second = (PyJitMachine(program, dialect="numba") for _ in range(2))
+    assert first.maps.memory is not second.maps.memory
+    assert first.source == second.source and "V[0]" in first.source
+    assert [first.run().r0 for _ in range(2)] + [second.run().r0] == [1, 2, 1]
