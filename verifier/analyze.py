@@ -251,6 +251,7 @@ def analyze(program: Program, options: Options | None = None, *, domain: Any = "
     dom_name, dom = _resolve_domain(domain)
     plat = get_platform(platform) if isinstance(platform, str) else platform
     ptype = _program_type(plat, program, program_type)
+    _check_stack(options)
     sem = Semantics(program, plat, ptype, options)
     graph = inline(program)
     entry = graph.graph["entry"]
@@ -344,6 +345,19 @@ def analyze(program: Program, options: Options | None = None, *, domain: Any = "
     }
     return Report(program, errors, warnings, stats, dom_name, getattr(ptype, "name", ""),
                   states if options.collect_invariants else {}, graph, analysis, exit_state)
+
+
+# The stack domain is a bit set over byte offsets: a huge `stack_top` (a YAML `pre:
+# r10.stack_offset=...` sets it) would make every stack operation work on huge integers.
+MAX_STACK_TOP = 1 << 16
+
+
+def _check_stack(options: Options) -> None:
+    from cfg.errors import BpfcheckError
+    if not 0 < options.stack_size <= options.stack_top <= MAX_STACK_TOP:
+        raise BpfcheckError(f"stack top {options.stack_top} with frames of "
+                            f"{options.stack_size} bytes: the top must be in "
+                            f"[{max(options.stack_size, 1)}, {MAX_STACK_TOP}]")
 
 
 def _return_statement(program: Program, src: LineInfo) -> LineInfo:

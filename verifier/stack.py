@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cfg.errors import BpfcheckError
+
 
 def cell_name(offset: int, size: int) -> str:
     """The value name of the cell at [offset, offset + size): `s[504...511]` or `s[7]`."""
@@ -24,7 +26,18 @@ def _mask(lo: int, hi: int) -> int:
     """Bit set of the byte offsets in [lo, hi)."""
     if hi <= lo:
         return 0
+    if lo < 0:
+        raise BelowStack(lo)
     return ((1 << (hi - lo)) - 1) << lo
+
+
+class BelowStack(BpfcheckError):
+    """A frame reaching below byte offset 0: the stack top leaves no room for it (a YAML case
+    that puts r10 at 512 and then calls a function that uses its stack)."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"stack byte offset {offset} is below 0: the stack top leaves no room "
+                         f"for this call frame")
 
 
 def ranges(bitset: int) -> list[tuple[int, int]]:
@@ -80,6 +93,8 @@ class Stack:
     def numeric_size(self, offset: int, numbers: int) -> int:
         """How many initialised bytes start at `offset` (bounded by `numbers` bits end)."""
         n = 0
+        if offset < 0:
+            raise BelowStack(offset)
         while (self.init >> (offset + n)) & 1 and not (self.ptr >> (offset + n)) & 1:
             n += 1
             if n > 4096:

@@ -11,14 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cfg.asm import assemble
 from cfg.elf import MAX_BTF_SIZE, load_object
 from cfg.elf_reader import MAX_RECORDS
-from cfg.errors import ElfError
+from cfg.errors import BpfcheckError, ElfError
 from cfg.isa import MAX_SLOTS
-from cfg.program import MapDef
+from cfg.program import MapDef, Program
 from runtime import vm
 from runtime.maps import MAX_ARRAY_BYTES, MapError, make_map
 from runtime.memory import Memory
+from verifier.analyze import Options, analyze
 from verifier.cli import main
 from verifier.lint.runner import RunOptions
 from verifier.yamltest import YamlTestError, run_file
@@ -309,3 +311,43 @@ def test_memory_budget_too_large_for_setrlimit_means_no_limit(capsys):
     """It crashed every worker (OverflowError), and each program was reported over budget."""
     assert main(["verify", str(XDP), "--no-cache", "--memory", str((1 << 63) - 1)]) == 0
     assert "PASS" in capsys.readouterr().out
+
+
+# --- YAML `pre` that puts r10 where the stack domain cannot follow -----------------------------
+
+PROBE_READ = """test-case: probe read fills the stack buffer
+program-type: kprobe
+pre: ["r10.type=stack", "r10.stack_offset={top}", "r3.type=number"]
+code:
+  <start>: |
+    r1 = r10
+    r1 += -16
+    r2 = 16
+    call 113
+    r0 = *(u64 *)(r10 - 8)
+    exit
+post: ["r0.type=number"]
+"""
+
+
+@pytest.mark.parametrize("top, reason", [
+    # found by the YAML campaign: ValueError (negative shift) and MemoryError
+    (0, r"stack top 0 with frames of 512 bytes: the top must be in \[512, 65536\]"),
+    (1 << 64, r"stack top 18446744073709551616 with frames of 512 bytes"),
+])
+def test_yaml_stack_top_out_of_range_fails_the_case(tmp_path, top, reason):
+    path = tmp_path / "case.yaml"
+    path.write_text(PROBE_READ.format(top=top))
+    [result] = run_file(path)
+    assert not result.passed and re.search(reason, result.reason), result.reason
+
+
+def test_callee_frame_below_offset_zero_is_an_error():
+    """r10 at 512 leaves no room for a callee's frame: an error once the callee touches it
+    (calls that do not use their stack stay fine, as PREVAIL's cases do)."""
+    program = Program(assemble("call pc+2\nr0 = 0\nexit\nr1 = 1\n*(u64 *)(r10 - 8) = r1\n"
+                               "r0 = 0\nexit\n"), type="xdp")
+    with pytest.raises(BpfcheckError, match=r"^stack byte offset -8 is below 0: the stack top "
+                                            r"leaves no room for this call frame$"):
+        analyze(program, Options(stack_top=512))
+    assert analyze(program, Options(stack_top=1024)).ok
