@@ -26,6 +26,15 @@ STACK_SIZE = 512
 MAX_FRAMES = 8
 MAX_TAIL_CALLS = 33
 MAY_GOTO_LIMIT = 8 * 1024 * 1024
+# What the interpreter traps on only when it runs it, in its words. The compiled engines
+# (native JIT, AOT) trap through the pseudo-helper TRAP_HELPER (no real helper has its number
+# on either platform; r1 = pc, r2 = the trap's index here, r3 and r4 fill in the text), so every
+# engine's error reads the same.
+TRAP_HELPER = 0xFA110FF
+TRAPS = ("fell off the end of the program",
+         "jump to {0} outside the program [0, {1})",
+         "r10 is read-only")
+FELL_OFF, JUMP_OUTSIDE, R10_WRITE = range(len(TRAPS))
 
 Trace = Callable[[int, list, Any], None]
 
@@ -243,7 +252,7 @@ class Machine:
                 ops[pc] = self._compile_one(program, pc, insn, code)
                 if insn.slots == 2:
                     ops[pc + 1] = self._trap(pc + 1, "jump into the middle of an lddw")
-            ops[program.end_pc] = self._trap(program.end_pc, "fell off the end of the program")
+            ops[program.end_pc] = self._trap(program.end_pc, TRAPS[FELL_OFF])
         return self._compiled[key][0]
 
     def _trap(self, pc: int, message: str) -> Callable:
@@ -254,7 +263,7 @@ class Machine:
     def _target(self, program: Program, pc: int, rel: int) -> int:
         t = pc + 1 + rel
         if not 0 <= t < program.end_pc:
-            raise VmError(f"jump to {t} outside the program [0, {program.end_pc})", pc)
+            raise VmError(TRAPS[JUMP_OUTSIDE].format(t, program.end_pc), pc)
         return t
 
     def _compile_one(self, program: Program, pc: int, insn: isa.Insn, code: Region) -> Callable:
@@ -266,7 +275,7 @@ class Machine:
         kind = spec.kind
         if kind in ("alu", "mov"):
             if d == 10:
-                return self._trap(pc, "r10 is read-only")
+                return self._trap(pc, TRAPS[R10_WRITE])
             op = spec.op
             k = 0 if spec.uses_src_reg else _alu_imm(op, spec.width, insn.imm)
             return ALU_FACTORIES[(op, spec.width, spec.uses_src_reg)](regs, d, s, k, nxt)
@@ -285,7 +294,7 @@ class Machine:
                 return self._trap(pc, exc.detail)
             return lambda: tgt
         if d == 10 and kind in ("neg", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw"):
-            return self._trap(pc, "r10 is read-only")
+            return self._trap(pc, TRAPS[R10_WRITE])
         maker = getattr(self, f"_op_{kind}")
         return maker(program, pc, insn, spec, nxt, code)
 

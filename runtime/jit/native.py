@@ -22,7 +22,7 @@ from cfg.program import Program
 from runtime import context as ctxmod
 from runtime.maps import ArrayMap, MapSet
 from runtime.memory import GUARD, M64, PACK, Region, VmError
-from runtime.vm import MAX_FRAMES, MAY_GOTO_LIMIT, STACK_SIZE, Machine, Result
+from runtime.vm import MAX_FRAMES, MAY_GOTO_LIMIT, STACK_SIZE, TRAP_HELPER, TRAPS, Machine, Result
 from runtime.jit.x86_64 import JitLinks, NativeProgram, _Libc, compile_native
 
 HELPER_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
@@ -45,6 +45,15 @@ def _poisoned(machine, r1, r2, r3, r4, r5) -> int:
     """The helper a poisoned CO-RE instruction calls: reaching it fails the run."""
     raise VmError("call to helper 0xbad2310: a CO-RE relocation failed here (see the "
                   "verifier's error at this pc)")
+
+
+def _run_time_trap(machine, pc, number, a, b, _unused) -> int:
+    """TRAP_HELPER: fail the run with the interpreter's error TRAPS[number] at `pc`."""
+    raise VmError(TRAPS[number].format(_signed(a), _signed(b)), pc)
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >> 63 else value
 
 
 class _LowBuffer:
@@ -145,6 +154,8 @@ class NativeMachine(Machine):
             fn = self.helpers.get(helper_id)
             if fn is None and helper_id == CORE_POISON_HELPER:
                 fn = _poisoned  # libbpf's failed CO-RE relocation: fails only if reached
+            if fn is None and helper_id == TRAP_HELPER:
+                fn = _run_time_trap
             if fn is None:
                 raise BpfcheckError(f"unknown helper {helper_id}")
             self._callbacks[helper_id] = HELPER_SIGNATURE(self._wrap_helper(fn))

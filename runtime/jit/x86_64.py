@@ -28,6 +28,7 @@ from cfg import isa
 from cfg.errors import ProgramError
 from cfg.graph import functions
 from cfg.program import Program
+from runtime.vm import FELL_OFF, JUMP_OUTSIDE, R10_WRITE, TRAP_HELPER
 from runtime.jit.x86_encoder import (
     CC_A, CC_AE, CC_B, CC_BE, CC_E, CC_G, CC_GE, CC_L, CC_LE, CC_NE, OP_ADD, OP_AND, OP_CMP,
     OP_OR, OP_SUB, OP_XOR, R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX,
@@ -41,6 +42,8 @@ _ALU_GROUP1 = {"add": OP_ADD, "sub": OP_SUB, "or": OP_OR, "and": OP_AND, "xor": 
 _SHIFT_DIGIT = {"lsh": 4, "rsh": 5, "arsh": 7}
 _JCC = {"jeq": CC_E, "jne": CC_NE, "jgt": CC_A, "jge": CC_AE, "jlt": CC_B, "jle": CC_BE,
         "jsgt": CC_G, "jsge": CC_GE, "jslt": CC_L, "jsle": CC_LE, "jset": CC_NE}
+# instructions that write their dst register (r10 is read-only: the interpreter traps)
+_WRITES_DST = frozenset({"alu", "mov", "neg", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw"})
 _ATOMIC_GROUP1 = {"add": OP_ADD, "or": OP_OR, "and": OP_AND, "xor": OP_XOR}
 
 
@@ -144,14 +147,16 @@ class _Translator:
         self.code_start, self.code_end = Label(), Label()
 
     # -- prologues and epilogues --------------------------------------------------------------
-    def frame(self, insns: list[isa.Insn], is_main: bool) -> _Frame:
+    def frame(self, insns: list[isa.Insn], is_main: bool, runs_on: bool, traps: bool) -> _Frame:
         """The registers a function's code can change, from the registers it names: r6-r9,
-        rbp when it names r10 or calls another function (callees find their frame from it),
-        and in the entry function r12 when anything in the program can fail."""
+        rbp when it names r10 or calls another function (callees find their frame from it;
+        running on into the next function is such a call), and in the entry function r12 when
+        anything in the program can fail. A trap is a helper call."""
         named = {r for insn in insns for r in (insn.dst, insn.src)}
         kinds = {(insn.spec.kind, insn.spec.op) for insn in insns}
-        calls_code = ("call", "local") in kinds or any(k == "callx" for k, _ in kinds)
-        calls = calls_code or any(k in ("call", "ldabs", "ldind") for k, _ in kinds)
+        calls_code = (runs_on or ("call", "local") in kinds
+                      or any(k == "callx" for k, _ in kinds))
+        calls = calls_code or traps or any(k in ("call", "ldabs", "ldind") for k, _ in kinds)
         saved = [RBP] if 10 in named or calls_code else []
         saved += [REG[r] for r in (6, 7, 8, 9) if r in named]
         if is_main and self.may_fail:
@@ -204,41 +209,84 @@ class _Translator:
 
     # -- driver ---------------------------------------------------------------------------------
     def translate(self) -> NativeProgram:
-        main_fn = self.functions[0]
+        main_fn, last_fn = self.functions[0], self.functions[-1]
         items = list(self.p.items())
-        # A function's epilogue follows its code, so that its last exit jumps nowhere; unless
-        # the code can fall off its end into the next function (flat code that declares
-        # functions inside it): then the epilogue goes after all the code.
-        deferred: list[tuple[Label, _Frame]] = []
-        self.may_fail = any(insn.spec.kind in ("call", "callx", "ldabs", "ldind")
-                            and insn.spec.op != "local" for _, insn in items)
-        self.a.bind(self.code_start)
-        i = 0
+        codes, i = [], 0
         for fn in self.functions:
             first = i
             while i < len(items) and items[i][0] < fn.end:
                 i += 1
-            code = items[first:i]
-            self.in_main, self.exit = fn is main_fn, Label()
-            frame = self.frame([insn for _, insn in code], self.in_main)
-            if self.in_main:
-                self.main_frame = frame
+            codes.append(items[first:i])
+        past = [self.runs_past_end(fn, code) for fn, code in zip(self.functions, codes)]
+        traps = [any(self.trap_at(pc, insn) for pc, insn in code) for code in codes]
+        self.may_fail = past[-1] or any(traps) or any(
+            insn.spec.kind in ("call", "callx", "ldabs", "ldind") and insn.spec.op != "local"
+            for _, insn in items)
+        frames = {fn.start: self.frame([insn for _, insn in code], fn is main_fn,
+                                       runs_past and fn is not last_fn, trap or
+                                       (runs_past and fn is last_fn))
+                  for fn, code, runs_past, trap in zip(self.functions, codes, past, traps)}
+        self.main_frame = frames[main_fn.start]
+        self.a.bind(self.code_start)
+        for n, (fn, code) in enumerate(zip(self.functions, codes)):
+            self.fn, self.in_main, self.exit, self.past_end = fn, fn is main_fn, Label(), Label()
             # calls enter before the prologue; jumps to the first instruction after it
             self.a.bind(self.func_labels[fn.start])
-            self.prologue(frame, self.in_main)
+            self.prologue(frames[fn.start], self.in_main)
             for pc, insn in code:
                 self.a.bind(self.labels[pc])
                 self.insn(pc, insn)
-            if code and code[-1][1].spec.kind in ("exit", "ja"):
-                self.epilogue(self.exit, frame)
-            else:
-                deferred.append((self.exit, frame))
-        for exit, frame in deferred:
-            self.epilogue(exit, frame)
+            if past[n]:
+                self.a.bind(self.past_end)
+                if fn is last_fn:
+                    self.trap(fn.end, FELL_OFF)
+                else:
+                    self.run_on_into(self.functions[n + 1], frames)
+            # the epilogue follows the code, so that the last exit jumps nowhere
+            self.epilogue(self.exit, frames[fn.start])
         self.bail_path()
         self.a.bind(self.code_end)
         enter = self.enter_stub(self.func_labels[main_fn.start])
         return NativeProgram(self.a, self.func_labels[main_fn.start], self.func_labels, enter)
+
+    @staticmethod
+    def runs_past_end(fn, code: list[tuple[int, isa.Insn]]) -> bool:
+        """Whether control can run past `fn`'s last instruction: it does not end in exit or
+        ja, or a jump inside it goes to its end."""
+        if not code or code[-1][1].spec.kind not in ("exit", "ja"):
+            return True
+        return any(insn.spec.kind in ("ja", "jcond", "may_goto")
+                   and pc + 1 + insn.jump_offset == fn.end for pc, insn in code)
+
+    def run_on_into(self, following, frames: dict[int, _Frame]) -> None:
+        """Past a function's end control runs on into the next function in the same frame,
+        as on the interpreter: called with rbp one frame up when it takes a frame of its own
+        (this function saved rbp, its epilogue restores it), its r0 returned."""
+        if RBP in frames[following.start].saved:
+            self.a.alu_ri(OP_ADD, RBP, STACK_SIZE)
+        self.a.call(self.func_labels[following.start])
+
+    def trap_at(self, pc: int, insn: isa.Insn) -> tuple | None:
+        """What the interpreter traps on at `pc` when it runs it: (TRAPS index, values)."""
+        kind = insn.spec.kind
+        if insn.dst == 10 and kind in _WRITES_DST:
+            return R10_WRITE, ()
+        if kind in ("ja", "jcond", "may_goto"):
+            dest = pc + 1 + insn.jump_offset
+            if not 0 <= dest < self.p.end_pc:   # taken or not
+                return JUMP_OUTSIDE, (dest, self.p.end_pc)
+        return None
+
+    def trap(self, pc: int, number: int, *values: int) -> None:
+        """Fail the run here with the interpreter's TRAPS[number], through the engine's
+        TRAP_HELPER, and return to the host."""
+        a = self.a
+        for reg, value in zip((RDI, RSI, RDX, RCX), (pc, number, *values)):
+            a.mov_ri(reg, value)
+        a.mov_ri(R11, self.links.helper(TRAP_HELPER))
+        a.call_reg(R11)
+        a.jmp(self.bail)
+        self.bail_used = True
 
     def enter_stub(self, main: Label) -> Label | None:
         """An entry without arguments: r1, r2 from `links.args_cell`, then the entry function
@@ -255,12 +303,18 @@ class _Translator:
 
     def target(self, pc: int, insn: isa.Insn) -> Label:
         dest = pc + 1 + insn.jump_offset
-        if dest not in self.labels:
-            raise ProgramError(f"jump to {dest}, which is not an instruction", pc)
+        if dest == self.fn.end:   # runs on past the end (run_on_into or a trap)
+            return self.past_end
+        if not self.fn.start <= dest < self.fn.end or dest not in self.labels:
+            raise ProgramError(f"jump to {dest}, which is no instruction of this function", pc)
         return self.labels[dest]
 
     # -- one instruction ------------------------------------------------------------------------
     def insn(self, pc: int, insn: isa.Insn) -> None:
+        trap = self.trap_at(pc, insn)
+        if trap is not None:
+            self.trap(pc, trap[0], *trap[1])
+            return
         spec = insn.spec
         handler = getattr(self, "k_" + spec.kind)
         handler(pc, insn, spec)

@@ -25,11 +25,6 @@ from runtime.jit import native
 
 ALL = [name for name, ok in (("interp", True), ("pyjit", True), ("jit", native.available()[0]),
                              ("aot", aot.available()[0])) if ok]
-# The native JIT compiles verified programs only, and the verifier refuses programs whose
-# control can run past a function's end: for those the JIT's answer is not the rule's (it runs
-# into the next function's prologue, returns without the trap, refuses to compile a jump
-# outside the program, ignores a write to r10).
-RUNS_PAST_THE_END = [name for name in ALL if name != "jit"]
 
 
 def _program(text: str) -> Program:
@@ -68,14 +63,14 @@ def test_the_verifier_refuses_such_programs():
             build(_program(text))
 
 
-@pytest.mark.parametrize("engine", RUNS_PAST_THE_END)
+@pytest.mark.parametrize("engine", ALL)
 def test_running_past_a_function_end_goes_on_into_the_next_function(engine):
     # the call returns 5, +1, then control runs on into `add` of the callee: 6 + 5
     program = _program("mov %r1, 5\ncall local f\nadd %r0, 1\nf:\nadd %r0, %r1\nexit")
     assert _outcome(program, engine) == (11, None)
 
 
-@pytest.mark.parametrize("engine", RUNS_PAST_THE_END)
+@pytest.mark.parametrize("engine", ALL)
 def test_running_past_the_program_end_traps(engine):
     program = _program("mov %r0, 3\nja +0\nmov %r0, 4")
     assert _outcome(program, engine) == (None, "pc 3: fell off the end of the program")
@@ -91,14 +86,14 @@ RUN_TIME_TRAPS = {
 }
 
 
-@pytest.mark.parametrize("engine", RUNS_PAST_THE_END)
+@pytest.mark.parametrize("engine", ALL)
 @pytest.mark.parametrize("name", RUN_TIME_TRAPS)
 def test_what_the_interpreter_traps_on_when_run_traps_alike(name, engine):
     text, error = RUN_TIME_TRAPS[name]
     assert _outcome(_program(text), engine) == (None, error)
 
 
-@pytest.mark.parametrize("engine", RUNS_PAST_THE_END)
+@pytest.mark.parametrize("engine", ALL)
 def test_a_jump_to_the_end_of_a_function_runs_on_into_the_next(engine):
     program = _program("mov %r1, 5\ncall local f\nadd %r0, 1\njeq %r0, 6, +0\n"
                        "f:\nadd %r0, %r1\nexit")
@@ -106,33 +101,19 @@ def test_a_jump_to_the_end_of_a_function_runs_on_into_the_next(engine):
 
 
 @pytest.mark.parametrize("engine", ALL)
-def test_dead_traps_change_nothing(engine):
-    program = _program("mov %r0, 7\nexit\nmov %r10, 1\nexit")
+@pytest.mark.parametrize("dead", ["mov %r10, 1\nexit", "ja -5", "jeq %r0, 7, +9\nexit"])
+def test_dead_traps_change_nothing(dead, engine):
+    program = _program("mov %r0, 7\nexit\n" + dead)
     assert _outcome(program, engine) == (7, None)
 
 
-# --- the native JIT's known departures from the rule (reported to runtime/jit's owner) ---
-@pytest.mark.skipif(not native.available()[0], reason=native.available()[1])
-@pytest.mark.xfail(strict=True, reason="the native JIT returns r0 past the program's end "
-                                       "instead of trapping (reported)")
-def test_native_jit_traps_past_the_program_end():
-    program = _program("mov %r0, 3\nja +0\nmov %r0, 4")
-    assert _outcome(program, "jit") == (None, "pc 3: fell off the end of the program")
-
-
-@pytest.mark.skipif(not native.available()[0], reason=native.available()[1])
-@pytest.mark.xfail(strict=True, reason="the native JIT ignores a write to r10 (reported)")
-def test_native_jit_traps_on_a_write_to_r10():
-    text, error = RUN_TIME_TRAPS["a write to r10"]
-    assert _outcome(_program(text), "jit") == (None, error)
-
-
-@pytest.mark.skipif(not native.available()[0], reason=native.available()[1])
-@pytest.mark.xfail(strict=True, raises=ProgramError,
-                   reason="the native JIT refuses to compile a dead jump outside the program "
-                          "(reported)")
-def test_native_jit_compiles_a_dead_jump_outside_the_program():
-    assert _outcome(_program("mov %r0, 7\nexit\nja -5"), "jit") == (7, None)
+@pytest.mark.parametrize("engine", ALL)
+def test_control_runs_on_through_several_functions_in_one_frame(engine):
+    # the entry runs on into f (a stack slot of the entry frame read back there), f into g
+    program = _program("mov %r1, 3\nstxdw [%r10-8], %r1\nmov %r0, 0\ncall local g\n"
+                       "mov %r2, 2\nf:\nldxdw %r3, [%r10-8]\nadd %r0, %r3\nadd %r0, %r2\n"
+                       "g:\nadd %r0, 10\nexit")
+    assert _outcome(program, engine) == (25, None)
 
 
 def test_aot_translation_says_where_control_goes_past_the_end():
