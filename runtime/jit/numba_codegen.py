@@ -448,7 +448,7 @@ class Codegen:
             head = ["def program(R, F, S, LO, HI, FL, C, TOPS, V):",
                     *(f"    r{i} = R[{i}]" for i in range(11)),
                     "    pc = S[0]; steps = S[1]; limit = S[2]; nf = S[3]; deepest = S[4]",
-                    "    a = K0; i = 0; st = 0",
+                    "    a = K0; st = 0",
                     "    while True:"]
         else:
             m = self.m  # the machine's lasting objects are the module's globals
