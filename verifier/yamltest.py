@@ -203,11 +203,38 @@ def _maps(spec) -> tuple[MapDef, ...]:
         return DEFAULT_MAPS
     out = []
     for i, m in enumerate(spec):
+        if not isinstance(m, dict):
+            raise YamlTestError(f"`maps` entry {i} must be a mapping")
         t = m.get("type", "array")
-        out.append(MapDef(m.get("name", f"map{i}"), MAP_TYPE_IDS.get(t, 2), int(m.get("key_size", 4)),
-                          int(m.get("value_size", 8)), int(m.get("max_entries", 1)),
-                          int(m.get("flags", 0)), kind=str(m.get("kind", "user"))))
+        if t not in MAP_TYPE_IDS and t not in MAP_TYPE_IDS.values():
+            raise YamlTestError(f"`maps` entry {i}: unknown map type {t!r}")
+        sizes = {}
+        for key, default in (("key_size", 4), ("value_size", 8), ("max_entries", 1),
+                             ("flags", 0)):
+            value = m.get(key, default)
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    not 0 <= value < 1 << 32:
+                raise YamlTestError(f"`maps` entry {i}: `{key}` must be a 32-bit unsigned "
+                                    f"integer, not {value!r}")
+            sizes[key] = value
+        out.append(MapDef(str(m.get("name", f"map{i}")), MAP_TYPE_IDS.get(t, t),
+                          sizes["key_size"], sizes["value_size"], sizes["max_entries"],
+                          sizes["flags"], kind=str(m.get("kind", "user"))))
     return tuple(out)
+
+
+_LISTS = ("pre", "post", "messages", "options", "observe", "maps")
+
+
+def _check_shape(doc: dict) -> None:
+    """The list fields of a case are lists (absent or null: empty) and `observe` entries are
+    mappings, so that a damaged case fails as a bad test instead of breaking the run."""
+    for key in _LISTS:
+        if doc.get(key) is not None and not isinstance(doc[key], list):
+            raise YamlTestError(f"`{key}` must be a list, not {type(doc[key]).__name__}")
+    for ob in doc.get("observe") or ():
+        if not isinstance(ob, dict) or not isinstance(ob.get("constraints") or [], list):
+            raise YamlTestError("`observe` entries must be mappings with a `constraints` list")
 
 
 def run_case(doc: dict, file: str = "", domain: Any = "zone") -> CaseResult:
@@ -218,6 +245,7 @@ def run_case(doc: dict, file: str = "", domain: Any = "zone") -> CaseResult:
 
     name = str(doc.get("test-case", "?"))
     try:
+        _check_shape(doc)
         text, dead = lower_assumes(program_text(doc.get("code")))
         options = _options(doc.get("options"))
         insns, options = _close(options, text, dead)

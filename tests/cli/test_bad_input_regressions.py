@@ -23,7 +23,7 @@ from runtime.memory import Memory
 from verifier.analyze import Options, analyze
 from verifier.cli import main
 from verifier.lint.runner import RunOptions
-from verifier.yamltest import YamlTestError, run_file
+from verifier.yamltest import YamlTestError, _maps, run_file
 from _bad_input_mutators import CORPUS, SECTION_HEADER_FIELDS, layout
 
 XDP = CORPUS / "xdp_eth_drop.o"
@@ -351,3 +351,31 @@ def test_callee_frame_below_offset_zero_is_an_error():
                                             r"leaves no room for this call frame$"):
         analyze(program, Options(stack_top=512))
     assert analyze(program, Options(stack_top=1024)).ok
+
+
+@pytest.mark.parametrize("field, reason", [
+    # AttributeError / TypeError / ValueError tracebacks before
+    ("pre: 5", "`pre` must be a list, not int"),
+    ("post: 5", "`post` must be a list, not int"),
+    ("messages: 5", "`messages` must be a list, not int"),
+    ("options: 5", "`options` must be a list, not int"),
+    ("maps: x", "`maps` must be a list, not str"),
+    ("maps: [5]", "`maps` entry 0 must be a mapping"),
+    ("observe: [5]", "`observe` entries must be mappings with a `constraints` list"),
+    ("maps: [{type: hash, key_size: x}]",
+     "`maps` entry 0: `key_size` must be a 32-bit unsigned integer, not 'x'"),
+    # accepted before: an unknown type became an array, a type id 1 (hash) too
+    ("maps: [{type: zz}]", "`maps` entry 0: unknown map type 'zz'"),
+    ("maps: [{type: 1, max_entries: 99999999999999999999}]",
+     "`maps` entry 0: `max_entries` must be a 32-bit unsigned integer, not 99999999999999999999"),
+])
+def test_yaml_fields_of_the_wrong_shape_fail_the_case(tmp_path, field, reason):
+    path = tmp_path / "case.yaml"
+    path.write_text(f"test-case: t\ncode:\n  <start>: |\n    r0 = 0\n    exit\n{field}\n")
+    [result] = run_file(path)
+    assert not result.passed and result.reason == f"bad test: {reason}"
+
+
+def test_yaml_map_type_by_id():
+    assert _maps([{"type": 1, "key_size": 4, "value_size": 8, "max_entries": 2}])[0].type_name \
+        == "hash"
