@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
 from hypothesis import strategies as st
 
 from cfg.asm import assemble, disassemble
@@ -99,12 +100,30 @@ test_damaged_assembly, test_damaged_assembly_campaign = quick_and_campaign(
 
 # --- YAML verifier tests --------------------------------------------------------------------
 
+YAML_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(1 << 70), 1 << 70), st.text(max_size=8),
+              st.sampled_from(TOKENS)),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=3),
+    max_leaves=6)
+
+
 @st.composite
 def damaged_yaml(draw):
-    """One case (a `---` document) of a tests/yaml file, damaged."""
+    """One case (a `---` document) of a tests/yaml file, damaged as text, or with a field's
+    value replaced by any YAML value (a number where a list belongs, ...)."""
     text = draw(st.sampled_from(YAML_FILES)).read_text()
     cases = [c for c in text.split("\n---\n") if c.strip()]
-    return draw(damaged_text(draw(st.sampled_from(cases))))
+    case = draw(st.sampled_from(cases))
+    doc = yaml.safe_load(case)
+    if isinstance(doc, dict) and draw(st.booleans()):
+        key = draw(st.sampled_from(sorted(doc) + ["maps", "observe", "options"]))
+        if isinstance(doc.get(key), list) and doc[key] and draw(st.booleans()):
+            doc[key][draw(st.integers(0, len(doc[key]) - 1))] = draw(YAML_VALUES)
+        else:
+            doc[key] = draw(YAML_VALUES)
+        return yaml.safe_dump(doc)
+    return draw(damaged_text(case))
 
 
 def run_yaml(tmp_dir: Path, text: str) -> None:
