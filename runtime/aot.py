@@ -18,9 +18,10 @@ sequence, so a function whose last instruction is not `exit` or `goto` continues
 function's C function with the same registers and frame, and past the program's last
 instruction the run traps ("fell off the end of the program"). What the interpreter traps on
 only when it runs it (a jump outside the program, a write to r10) traps the same way, through
-the pseudo-helper TRAP_HELPER, so dead code is compiled, not refused; the verifier, like the
-kernel, still refuses such programs (cfg.graph). Refused (ProgramError): kfunc calls, lddw of
-kernel variables, and jumps that leave their function for another one or land inside an lddw.
+the pseudo-helper `runtime.vm.TRAP_HELPER` that the native JIT uses too, so dead code is
+compiled, not refused; the verifier, like the kernel, still refuses such programs (cfg.graph).
+Refused (ProgramError): kfunc calls, lddw of kernel variables, and jumps that leave their
+function for another one or land inside an lddw.
 
 `AotMachine` runs the result exactly as the native JIT runs its code: it is a `NativeMachine`
 (shared stack region, error flag cell, helper callbacks, tail calls, packets below 4 GiB for
@@ -47,20 +48,12 @@ from cfg.graph import functions as program_functions
 from cfg.program import Program
 
 from runtime.jit.native import NativeMachine
-from runtime.memory import M64, VmError
-from runtime.vm import Result
+from runtime.memory import M64
+from runtime.vm import FELL_OFF, JUMP_OUTSIDE, R10_WRITE, TRAP_HELPER, TRAPS, Result
 
 ENTRY = "bpf_prog"
 CFLAGS = ("-O2", "-shared", "-fPIC", "-std=gnu11", "-w")
 SUB_FRAME = 512
-# The pseudo-helper through which compiled code traps where the interpreter traps at run time
-# (no real helper has this number on either platform): r1 = pc, r2 = the trap's number in
-# TRAPS, r3 and r4 fill in its text.
-TRAP_HELPER = 0xFA110FF
-TRAPS = ("fell off the end of the program",              # runtime/vm.py's words, so the
-         "jump to {0} outside the program [0, {1})",     # engines' errors compare equal
-         "r10 is read-only")
-FELL_OFF, JUMP_OUTSIDE, R10_WRITE = range(len(TRAPS))
 
 _PRELUDE = r"""#include <stdint.h>
 
@@ -588,15 +581,6 @@ def compile_program(program: Program, links, directory: pathlib.Path | None = No
     return AotProgram(translate(program, links.tail_call_helper), links, directory)
 
 
-def _trap(machine, pc, number, a, b, _unused) -> int:
-    """TRAP_HELPER: raise the interpreter's error TRAPS[number] at `pc`."""
-    raise VmError(TRAPS[number].format(_signed(a), _signed(b)), pc)
-
-
-def _signed(value: int) -> int:
-    return value - (1 << 64) if value >> 63 else value
-
-
 class AotMachine(NativeMachine):
     """A `Machine` running the program as compiled C (same call shape and Result as the
     native JIT, whose stack, cells, callbacks and contexts it shares)."""
@@ -604,11 +588,6 @@ class AotMachine(NativeMachine):
     @staticmethod
     def available() -> tuple[bool, str]:
         return available()
-
-    def _helper_address(self, helper_id: int) -> int:
-        if helper_id == TRAP_HELPER and helper_id not in self.helpers:
-            self.helpers = {**self.helpers, TRAP_HELPER: _trap}
-        return super()._helper_address(helper_id)
 
     def _native_for(self, program: Program) -> AotProgram:
         key = id(program)
