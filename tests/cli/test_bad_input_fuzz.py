@@ -173,7 +173,9 @@ def load_against(tmp_dir, blob: bytes) -> None:
     load_and_run(CORE_OBJECT.read_bytes(), target_btf=str(target))
 
 
-@quick(40)
-@given(blob=damaged_btf())
-def test_damaged_target_btf_fails_clearly(tmp_path_factory, blob):
+def target_btf_fails_clearly(tmp_path_factory, blob):
     works_or_fails_clearly(load_against, tmp_path_factory.mktemp("btf"), blob)
+
+
+test_damaged_target_btf, test_damaged_target_btf_campaign = quick_and_campaign(
+    target_btf_fails_clearly, 40, 3_000, blob=damaged_btf())
