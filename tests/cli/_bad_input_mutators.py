@@ -201,7 +201,7 @@ def string_table_damage(data: bytes, lay: Layout, draw) -> bytes:
     out = bytearray(data)
     start = sec.offset + draw(st.integers(0, sec.size - 1))
     length = draw(st.integers(1, min(64, sec.offset + sec.size - start)))
-    fill = draw(st.sampled_from([b"\xff", b"A", b"\x80", b".", b"\0"]))
+    fill = draw(st.sampled_from([b"\xff", b"A", b"\x80", b".", b"\0", b"\n"]))
     out[start:start + length] = fill * length
     return bytes(out)
 

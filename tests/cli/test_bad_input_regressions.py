@@ -379,3 +379,13 @@ def test_yaml_fields_of_the_wrong_shape_fail_the_case(tmp_path, field, reason):
 def test_yaml_map_type_by_id():
     assert _maps([{"type": 1, "key_size": 4, "value_size": 8, "max_entries": 2}])[0].type_name \
         == "hash"
+
+
+@pytest.mark.parametrize("command", [["verify", "--no-cache"], ["run"]])
+def test_a_name_with_a_newline_stays_on_one_line(tmp_path, capsys, command):
+    """The section name comes from the damaged file; it was printed raw, on two lines."""
+    bad = tmp_path / "newline.o"
+    bad.write_bytes(XDP.read_bytes().replace(b"\0xdp\0", b"\0x\np\0"))
+    assert main([*command, str(bad)]) == 2
+    assert capsys.readouterr().err == (f"bpfcheck: error: {bad}: x\\np/xdp_eth_drop: linux: "
+                                       f"unknown program type or section 'x\\np'\n")

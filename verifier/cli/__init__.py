@@ -102,9 +102,15 @@ def about(program):
         raise BpfcheckError(f"{where}: {message}") from None
 
 
+def one_line(text: str) -> str:
+    """`text` with control characters escaped: a name read from a damaged file (a section
+    called "x\\np") must not break the one-line error into two."""
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
+
+
 def fail(message: str) -> int:
     """Print a one-line error for unusable input; the exit code is 2."""
-    print(f"bpfcheck: error: {message}", file=sys.stderr)
+    print(f"bpfcheck: error: {one_line(message)}", file=sys.stderr)
     return 2
 
 

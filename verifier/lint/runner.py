@@ -476,7 +476,8 @@ def verify_command(args: Any) -> int:
 
     def emit(item: dict[str, Any] | Problem) -> None:
         if isinstance(item, Problem):
-            print(f"bpfcheck: error: {item}", file=sys.stderr, flush=True)
+            from verifier.cli import fail
+            fail(str(item))
             return
         expected = None
         if manifest is not None:
