@@ -9,6 +9,8 @@ BPFCHECK_FUZZ_SEED (an integer) explores new examples instead of the derandomize
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 
@@ -23,6 +25,7 @@ from cfg.isa import decode
 from cfg.program import Program
 from runtime import vm
 from verifier.analyze import Options, analyze
+from verifier.cli import main
 from verifier.cli.disasm import listing
 from verifier.cli.sections import describe, render_text
 from _bad_input_mutators import (CORPUS, MUTATORS, SMALL_OBJECTS, btf_array_size,
@@ -179,3 +182,34 @@ def target_btf_fails_clearly(tmp_path_factory, blob):
 
 test_damaged_target_btf, test_damaged_target_btf_campaign = quick_and_campaign(
     target_btf_fails_clearly, 40, 3_000, blob=damaged_btf())
+
+
+# --- the commands themselves, in process ----------------------------------------------------------
+
+COMMANDS = (["sections"], ["sections", "--format", "json"], ["disasm"], ["disasm", "--labels"],
+            ["cfg"], ["cfg", "--format", "json"], ["cfg", "--inline"],
+            ["run", "--engine", "interp", "--budget", "20000"])
+
+
+def command_refuses_in_one_line(folder, command: list[str], damaged: bytes) -> None:
+    """`bpfcheck COMMAND damaged.o`: exit 0 or 1, or 2 with one line on stderr (an exception
+    escaping main() is the traceback a user would see)."""
+    path = folder / "damaged.o"
+    path.write_bytes(damaged)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([*command, str(path)])
+    assert code in (0, 1, 2)
+    if code == 2:
+        lines = err.getvalue().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"bpfcheck: error: {path}"), lines
+
+
+def commands_refuse_in_one_line(tmp_path_factory, case, command):
+    _path, _names, damaged = case
+    command_refuses_in_one_line(tmp_path_factory.mktemp("cli"), command, damaged)
+
+
+test_commands_on_damaged_objects, test_commands_on_damaged_objects_campaign = \
+    quick_and_campaign(commands_refuse_in_one_line, 30, 3_000, case=damaged_objects(),
+                       command=st.sampled_from(COMMANDS))
