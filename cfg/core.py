@@ -128,7 +128,7 @@ def _cached_btf(path: str, _mtime: int, _size: int) -> Btf:
         return parse_btf(data, lazy=True)
     except ElfError as exc:
         raise ElfError(f"target BTF {path}: {exc}") from None
-    except Exception as exc:  # pyelftools on a damaged ELF
+    except Exception as exc:  # a damaged BTF the parser did not foresee
         raise ElfError(f"target BTF {path}: malformed: {type(exc).__name__}: {exc}") from None
 
 
