@@ -67,6 +67,15 @@ def _want(ops: list[str], n: int, mnemonic: str) -> None:
         raise AsmError(f"{mnemonic} takes {n} operand{'s' if n != 1 else ''}, got {len(ops)}")
 
 
+def _sign_extended64(value: int, width: int) -> int:
+    """A 64-bit operation sign-extends its 32-bit immediate, so a 64-bit constant that is such
+    an extension (0xffffffffffffffff is -1) means the same as its 32-bit form; any other wide
+    constant stays out of range (imm32 says so)."""
+    if width == 64 and (1 << 64) - (1 << 31) <= value < (1 << 64):
+        return value - (1 << 64)
+    return value
+
+
 def _lddw_operand(dst: int, text: str) -> Pending:
     item = parse_pseudo(dst, text)
     if item is not None:
@@ -127,7 +136,7 @@ def parse(text: str) -> Pending:
             # a 32-bit op reads only the low 32 bits of its operand, so a wider constant
             # (`mov32 %r1, 0x876543210`, as bpf_conformance writes) keeps its meaning mod 2**32
             value &= 0xFFFFFFFF
-        return Pending(Insn(opcode, dst, 0, off, imm32(value)))
+        return Pending(Insn(opcode, dst, 0, off, imm32(_sign_extended64(value, spec.width))))
     if k == "movsx":
         _want(ops, 2, mnemonic)
         return Pending(Insn(opcode, reg_number(ops[0], "r"), reg_number(ops[1], "r"), variant))
@@ -167,7 +176,8 @@ def parse(text: str) -> Pending:
         off, label = _target(ops[2], "off")
         if _is_reg(ops[1]):
             return Pending(Insn(opcode | isa.SRC_X, dst, reg_number(ops[1], "r"), off), label)
-        return Pending(Insn(opcode, dst, 0, off, imm32(parse_int(ops[1], "immediate"))), label)
+        value = _sign_extended64(parse_int(ops[1], "immediate"), spec.width)
+        return Pending(Insn(opcode, dst, 0, off, imm32(value)), label)
     if k in ("ja", "may_goto"):
         _want(ops, 1, mnemonic)
         field = "imm" if spec.width == 32 and k == "ja" else "off"

@@ -254,6 +254,22 @@ def test_wide_constant_of_a_32_bit_op_keeps_its_low_32_bits(mnemonic, value):
 
 
 @settings(max_examples=50)
+@given(st.sampled_from(["mov", "add", "and", "xor", "jeq", "jgt", "jsle", "jset"]),
+       st.integers(0, (1 << 64) - 1))
+def test_64_bit_constant_of_a_64_bit_op_is_kept_when_its_imm_extends_to_it(mnemonic, value):
+    # a 64-bit op sign-extends its imm: 0xffffffffffffffff is -1; other wide values would
+    # change meaning, so they stay refused
+    text = f"{mnemonic} %r1, {value:#x}" + (", +0" if mnemonic.startswith("j") else "")
+    if value < (1 << 32) or value >= (1 << 64) - (1 << 31):
+        (insn,) = assemble(text, "ubpf")
+        extended = insn.imm % (1 << 64)
+        assert extended == value or value < (1 << 32) and insn.imm % (1 << 32) == value
+    else:
+        with pytest.raises(AsmError, match="out of 32-bit range"):
+            assemble(text, "ubpf")
+
+
+@settings(max_examples=50)
 @given(st.integers(-(1 << 63), (1 << 64) - 1))
 def test_lddw_values(value):
     for syntax, text in (("llvm", f"r1 = {value} ll"), ("ubpf", f"lddw %r1, {value}")):
