@@ -153,6 +153,8 @@ class _Translator:
         running on into the next function is such a call), and in the entry function r12 when
         anything in the program can fail. A trap is a helper call."""
         named = {r for insn in insns for r in (insn.dst, insn.src)}
+        if is_main:   # the entry zeroes r6-r9 for the whole program (see zero_registers)
+            named |= self.program_named & {6, 7, 8, 9}
         kinds = {(insn.spec.kind, insn.spec.op) for insn in insns}
         calls_code = (runs_on or ("call", "local") in kinds
                       or any(k == "callx" for k, _ in kinds))
@@ -182,6 +184,16 @@ class _Translator:
                 a.mov_ri(RBP, self.links.stack_top)
             else:
                 a.alu_ri(OP_SUB, RBP, STACK_SIZE)
+        if is_main:
+            self.zero_registers()
+
+    def zero_registers(self) -> None:
+        """r0 and r3-r9 start at 0, as on the interpreter, rather than holding host values
+        (the verifier refuses reading them before writing; an --unverified run would otherwise
+        see host addresses)."""
+        for r in (0, 3, 4, 5, 6, 7, 8, 9):
+            if r in self.program_named:
+                self.a.zero(REG[r])
 
     def epilogue(self, exit: Label, frame: _Frame) -> None:
         self.a.bind(exit)
@@ -217,6 +229,7 @@ class _Translator:
             while i < len(items) and items[i][0] < fn.end:
                 i += 1
             codes.append(items[first:i])
+        self.program_named = {r for _, insn in items for r in (insn.dst, insn.src)}
         past = [self.runs_past_end(fn, code) for fn, code in zip(self.functions, codes)]
         traps = [any(self.trap_at(pc, insn) for pc, insn in code) for code in codes]
         self.may_fail = past[-1] or any(traps) or any(
