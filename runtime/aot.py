@@ -49,7 +49,7 @@ from cfg.program import Program
 
 from runtime.jit.native import NativeMachine
 from runtime.memory import M64
-from runtime.vm import FELL_OFF, JUMP_OUTSIDE, R10_WRITE, TRAP_HELPER, TRAPS, Result
+from runtime.vm import FELL_OFF, TRAP_HELPER, TRAPS, Result, run_time_trap, runs_past_end
 
 ENTRY = "bpf_prog"
 CFLAGS = ("-O2", "-shared", "-fPIC", "-std=gnu11", "-w")
@@ -240,10 +240,9 @@ class _Translator:
                 except Exception:  # noqa: BLE001 - the comment is only a courtesy
                     pass
             self.insn(pc, insn)
-        last_pc, last = items[-1]
         if f.end in targets:
             self.lines.append(f"L_{f.end}:;")
-        if f.end in targets or isa.check(last, last_pc).kind not in ("exit", "ja"):
+        if runs_past_end(f.end, items):
             self.past_the_end(f)
         self.lines.append("}")
         self.lines.append("")
@@ -278,15 +277,10 @@ class _Translator:
     # -- instructions --------------------------------------------------------------------
     def insn(self, pc: int, insn: isa.Insn) -> None:
         spec = isa.check(insn, pc)
-        if insn.dst == 10 and spec.kind in ("alu", "mov", "neg", "movsx", "end", "bswap", "ldx",
-                                             "ldxsx", "lddw"):
-            self.trap(pc, R10_WRITE)
+        trap = run_time_trap(self.p, pc, insn)
+        if trap is not None:
+            self.trap(pc, trap[0], *trap[1])
             return
-        if spec.kind in ("ja", "jcond", "may_goto"):
-            dest = pc + 1 + insn.jump_offset
-            if not self.inside_program(dest):   # the interpreter traps, taken or not
-                self.trap(pc, JUMP_OUTSIDE, dest, self.p.end_pc)
-                return
         getattr(self, f"k_{spec.kind}")(pc, insn, spec)
 
     def _operand(self, insn: isa.Insn, spec: isa.Spec) -> str:

@@ -35,6 +35,31 @@ TRAPS = ("fell off the end of the program",
          "jump to {0} outside the program [0, {1})",
          "r10 is read-only")
 FELL_OFF, JUMP_OUTSIDE, R10_WRITE = range(len(TRAPS))
+# the instruction kinds that write their dst register (r10 is read-only)
+WRITES_DST = frozenset({"alu", "mov", "neg", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw"})
+_JUMPS = ("ja", "jcond", "may_goto")
+
+
+def run_time_trap(program: Program, pc: int, insn: isa.Insn) -> tuple[int, tuple] | None:
+    """What the interpreter traps on at `pc` only when it runs it, for the compiled engines:
+    (index in TRAPS, the values of its text), or None."""
+    kind = insn.spec.kind
+    if insn.dst == 10 and kind in WRITES_DST:
+        return R10_WRITE, ()
+    if kind in _JUMPS:
+        dest = pc + 1 + insn.jump_offset
+        if not 0 <= dest < program.end_pc:   # taken or not
+            return JUMP_OUTSIDE, (dest, program.end_pc)
+    return None
+
+
+def runs_past_end(end: int, code: list[tuple[int, isa.Insn]]) -> bool:
+    """Whether control can run past the last instruction of a function's `code` (ending at
+    pc `end`): it does not end in exit or ja, or a jump in it goes to `end`."""
+    if not code or code[-1][1].spec.kind not in ("exit", "ja"):
+        return True
+    return any(insn.spec.kind in _JUMPS and pc + 1 + insn.jump_offset == end
+               for pc, insn in code)
 
 Trace = Callable[[int, list, Any], None]
 
@@ -293,7 +318,7 @@ class Machine:
             except VmError as exc:
                 return self._trap(pc, exc.detail)
             return lambda: tgt
-        if d == 10 and kind in ("neg", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw"):
+        if d == 10 and kind in WRITES_DST:
             return self._trap(pc, TRAPS[R10_WRITE])
         maker = getattr(self, f"_op_{kind}")
         return maker(program, pc, insn, spec, nxt, code)

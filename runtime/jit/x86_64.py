@@ -28,7 +28,7 @@ from cfg import isa
 from cfg.errors import ProgramError
 from cfg.graph import functions
 from cfg.program import Program
-from runtime.vm import FELL_OFF, JUMP_OUTSIDE, R10_WRITE, TRAP_HELPER
+from runtime.vm import FELL_OFF, TRAP_HELPER, run_time_trap, runs_past_end
 from runtime.jit.x86_encoder import (
     CC_A, CC_AE, CC_B, CC_BE, CC_E, CC_G, CC_GE, CC_L, CC_LE, CC_NE, OP_ADD, OP_AND, OP_CMP,
     OP_OR, OP_SUB, OP_XOR, R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX,
@@ -42,8 +42,6 @@ _ALU_GROUP1 = {"add": OP_ADD, "sub": OP_SUB, "or": OP_OR, "and": OP_AND, "xor": 
 _SHIFT_DIGIT = {"lsh": 4, "rsh": 5, "arsh": 7}
 _JCC = {"jeq": CC_E, "jne": CC_NE, "jgt": CC_A, "jge": CC_AE, "jlt": CC_B, "jle": CC_BE,
         "jsgt": CC_G, "jsge": CC_GE, "jslt": CC_L, "jsle": CC_LE, "jset": CC_NE}
-# instructions that write their dst register (r10 is read-only: the interpreter traps)
-_WRITES_DST = frozenset({"alu", "mov", "neg", "movsx", "end", "bswap", "ldx", "ldxsx", "lddw"})
 _ATOMIC_GROUP1 = {"add": OP_ADD, "or": OP_OR, "and": OP_AND, "xor": OP_XOR}
 
 
@@ -230,8 +228,8 @@ class _Translator:
                 i += 1
             codes.append(items[first:i])
         self.program_named = {r for _, insn in items for r in (insn.dst, insn.src)}
-        past = [self.runs_past_end(fn, code) for fn, code in zip(self.functions, codes)]
-        traps = [any(self.trap_at(pc, insn) for pc, insn in code) for code in codes]
+        past = [runs_past_end(fn.end, code) for fn, code in zip(self.functions, codes)]
+        traps = [any(run_time_trap(self.p, pc, insn) for pc, insn in code) for code in codes]
         self.may_fail = past[-1] or any(traps) or any(
             insn.spec.kind in ("call", "callx", "ldabs", "ldind") and insn.spec.op != "local"
             for _, insn in items)
@@ -262,15 +260,6 @@ class _Translator:
         enter = self.enter_stub(self.func_labels[main_fn.start])
         return NativeProgram(self.a, self.func_labels[main_fn.start], self.func_labels, enter)
 
-    @staticmethod
-    def runs_past_end(fn, code: list[tuple[int, isa.Insn]]) -> bool:
-        """Whether control can run past `fn`'s last instruction: it does not end in exit or
-        ja, or a jump inside it goes to its end."""
-        if not code or code[-1][1].spec.kind not in ("exit", "ja"):
-            return True
-        return any(insn.spec.kind in ("ja", "jcond", "may_goto")
-                   and pc + 1 + insn.jump_offset == fn.end for pc, insn in code)
-
     def run_on_into(self, following, frames: dict[int, _Frame]) -> None:
         """Past a function's end control runs on into the next function in the same frame,
         as on the interpreter: called with rbp one frame up when it takes a frame of its own
@@ -278,17 +267,6 @@ class _Translator:
         if RBP in frames[following.start].saved:
             self.a.alu_ri(OP_ADD, RBP, STACK_SIZE)
         self.a.call(self.func_labels[following.start])
-
-    def trap_at(self, pc: int, insn: isa.Insn) -> tuple | None:
-        """What the interpreter traps on at `pc` when it runs it: (TRAPS index, values)."""
-        kind = insn.spec.kind
-        if insn.dst == 10 and kind in _WRITES_DST:
-            return R10_WRITE, ()
-        if kind in ("ja", "jcond", "may_goto"):
-            dest = pc + 1 + insn.jump_offset
-            if not 0 <= dest < self.p.end_pc:   # taken or not
-                return JUMP_OUTSIDE, (dest, self.p.end_pc)
-        return None
 
     def trap(self, pc: int, number: int, *values: int) -> None:
         """Fail the run here with the interpreter's TRAPS[number], through the engine's
@@ -324,7 +302,7 @@ class _Translator:
 
     # -- one instruction ------------------------------------------------------------------------
     def insn(self, pc: int, insn: isa.Insn) -> None:
-        trap = self.trap_at(pc, insn)
+        trap = run_time_trap(self.p, pc, insn)
         if trap is not None:
             self.trap(pc, trap[0], *trap[1])
             return
